@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Tapestry: a reverse-mode tape autodiff core, a layer library and a detector zoo.
+///
+/// The compute backend is chosen with a package trait:
+/// - `swift build` (default trait `OpenBLAS`): gemm/gemv through OpenBLAS, linear algebra
+///   through LAPACKE (Debian: libopenblas-dev, liblapacke-dev).
+/// - `swift build --disable-default-traits`: the pure-Swift reference backend, no system
+///   libraries needed.
+let package = Package(
+    name: "Tapestry",
+    products: [
+        .library(name: "Tapestry", targets: ["Tapestry"]),
+        .executable(name: "zoo", targets: ["zoo"]),
+    ],
+    traits: [
+        .trait(name: "OpenBLAS", description: "Route gemm/gemv to OpenBLAS and linear algebra to LAPACKE."),
+        .default(enabledTraits: ["OpenBLAS"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .target(
+            name: "Tapestry",
+            dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
+        .executableTarget(
+            name: "zoo",
+            dependencies: ["Tapestry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
+    ]
+)

@@ -1,0 +1,214 @@
+/// The reference matrix product: a cache-blocked, register-tiled SIMD kernel in the
+/// GotoBLAS style (Goto & van de Geijn, "Anatomy of High-Performance Matrix
+/// Multiplication", ACM TOMS 2008).
+///
+/// C = A·B is computed in blocks: a KC×NR panel of B and an MC×KC block of A are packed
+/// into contiguous buffers, then a 6×(2·W) micro-kernel keeps 12 SIMD accumulators of
+/// width W in registers (W = 16 for Float, 8 for Double: 512-bit vectors) and streams the
+/// packed panels. Fused multiply-add is used when the build targets a CPU that has it
+/// (`-DTAPESTRY_FMA`, set together with `-target-cpu native` by the Makefile).
+
+extension Backend {
+    public func gemm<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                                      a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                      c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+        let shapeA = MatrixStrides(rows: transposeA ? 1 : lda, columns: transposeA ? lda : 1)
+        let shapeB = MatrixStrides(rows: transposeB ? 1 : ldb, columns: transposeB ? ldb : 1)
+        if T.self == Float.self {
+            BlockedGemm<SIMD16<Float>>.run(m: m, n: n, k: k, a: rebound(a), shapeA, b: rebound(b), shapeB,
+                                           c: rebound(c), ldc: ldc, accumulate: accumulate)
+        } else {
+            BlockedGemm<SIMD8<Double>>.run(m: m, n: n, k: k, a: rebound(a), shapeA, b: rebound(b), shapeB,
+                                           c: rebound(c), ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    public func gemv<T: FloatElement>(transpose: Bool, m: Int, n: Int, a: UnsafePointer<T>, lda: Int,
+                                      x: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {
+        if transpose {
+            y.initialize(repeating: 0, count: n)
+            for i in 0..<m {
+                let row = a + i &* lda, xi = x[i]
+                for j in 0..<n { y[j] += xi * row[j] }
+            }
+        } else {
+            for i in 0..<m {
+                let row = a + i &* lda
+                var s0 = T.zero, s1 = T.zero, s2 = T.zero, s3 = T.zero
+                var j = 0
+                while j &+ 4 <= n {
+                    s0 += row[j] * x[j]; s1 += row[j &+ 1] * x[j &+ 1]
+                    s2 += row[j &+ 2] * x[j &+ 2]; s3 += row[j &+ 3] * x[j &+ 3]
+                    j &+= 4
+                }
+                while j < n { s0 += row[j] * x[j]; j &+= 1 }
+                y[i] = (s0 + s1) + (s2 + s3)
+            }
+        }
+    }
+}
+
+
+/// Reinterprets a pointer to a generic element as a pointer to the concrete type it is
+/// known to be (after a `T.self == Float.self` test).
+@inline(__always)
+func rebound<T, U>(_ p: UnsafePointer<T>) -> UnsafePointer<U> { UnsafeRawPointer(p).assumingMemoryBound(to: U.self) }
+@inline(__always)
+func rebound<T, U>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<U> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: U.self) }
+
+/// Element (i, j) of a matrix lives at `base[i·rows + j·columns]`.
+struct MatrixStrides {
+    let rows: Int
+    let columns: Int
+}
+
+/// A raw pointer that may cross into worker threads (each worker writes a disjoint part).
+struct SendablePointer<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+}
+
+enum BlockedGemm<V: SIMD> where V.Scalar: FloatElement {
+    typealias T = V.Scalar
+    static var mr: Int { 6 }
+    static var nr: Int { 2 * V.scalarCount }
+    static var kc: Int { 256 }
+    static var mc: Int { 96 }
+    static var nc: Int { 3072 }
+
+    static func run(m: Int, n: Int, k: Int, a: UnsafePointer<T>, _ sa: MatrixStrides, b: UnsafePointer<T>,
+                    _ sb: MatrixStrides, c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+        guard m > 0 && n > 0 else { return }
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i &* ldc).initialize(repeating: 0, count: n) } }
+            return
+        }
+        let packedB = UnsafeMutablePointer<T>.allocate(capacity: kc * (nc + nr))
+        defer { packedB.deallocate() }
+        let parallel = m * n * k >= 64 * 64 * 64
+        let mBlocks = (m + mc - 1) / mc
+        for jc in stride(from: 0, to: n, by: nc) {
+            let ncCur = min(nc, n - jc)
+            let panels = (ncCur + nr - 1) / nr
+            for pc in stride(from: 0, to: k, by: kc) {
+                let kcCur = min(kc, k - pc)
+                packB(b + pc * sb.rows + jc * sb.columns, sb, kc: kcCur, n: ncCur, into: packedB)
+                let addToC = accumulate || pc > 0
+                // Work items: every A block, times a split of the B panels when there are
+                // fewer A blocks than threads.
+                let splits = parallel && mBlocks < Parallel.threadCount ? Parallel.threadCount : 1
+                let panelsPerSplit = (panels + splits - 1) / splits
+                let sharedB = SendablePointer(pointer: packedB), sharedC = SendablePointer(pointer: c)
+                let aBase = SendablePointer(pointer: UnsafeMutablePointer(mutating: a))
+                Parallel.forEach(mBlocks * splits, parallel: parallel) { item in
+                    let ic = (item / splits) * mc, split = item % splits
+                    let mcCur = min(mc, m - ic)
+                    let firstPanel = split * panelsPerSplit, lastPanel = min(panels, firstPanel + panelsPerSplit)
+                    guard firstPanel < lastPanel else { return }
+                    let packedA = UnsafeMutablePointer<T>.allocate(capacity: (mc + mr) * kc)
+                    defer { packedA.deallocate() }
+                    packA(UnsafePointer(aBase.pointer) + ic * sa.rows + pc * sa.columns, sa, m: mcCur, kc: kcCur, into: packedA)
+                    for panel in firstPanel..<lastPanel {
+                        let jr = panel * nr
+                        for ir in stride(from: 0, to: mcCur, by: mr) {
+                            tile(kc: kcCur, a: packedA + ir * kcCur, b: sharedB.pointer + panel * nr * kcCur,
+                                 c: sharedC.pointer + (ic + ir) * ldc + jc + jr, ldc: ldc,
+                                 rows: min(mr, mcCur - ir), columns: min(nr, ncCur - jr), accumulate: addToC)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs a kc×n block of B into panels of `nr` columns, each stored k-major, zero padded.
+    static func packB(_ b: UnsafePointer<T>, _ s: MatrixStrides, kc: Int, n: Int, into out: UnsafeMutablePointer<T>) {
+        var dst = out
+        for j0 in stride(from: 0, to: n, by: nr) {
+            let width = min(nr, n - j0)
+            for p in 0..<kc {
+                let src = b + p * s.rows + j0 * s.columns
+                if s.columns == 1 {
+                    dst.update(from: src, count: width)
+                } else {
+                    for j in 0..<width { dst[j] = src[j * s.columns] }
+                }
+                for j in width..<nr { dst[j] = 0 }
+                dst += nr
+            }
+        }
+    }
+
+    /// Packs an m×kc block of A into panels of `mr` rows, each stored k-major, zero padded.
+    static func packA(_ a: UnsafePointer<T>, _ s: MatrixStrides, m: Int, kc: Int, into out: UnsafeMutablePointer<T>) {
+        var dst = out
+        for i0 in stride(from: 0, to: m, by: mr) {
+            let height = min(mr, m - i0)
+            for p in 0..<kc {
+                for i in 0..<height { dst[i] = a[(i0 + i) * s.rows + p * s.columns] }
+                for i in height..<mr { dst[i] = 0 }
+                dst += mr
+            }
+        }
+    }
+
+    /// One mr×nr tile of C; edge tiles go through a scratch tile.
+    @inline(__always)
+    static func tile(kc: Int, a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>, ldc: Int,
+                     rows: Int, columns: Int, accumulate: Bool) {
+        if rows == mr && columns == nr {
+            microKernel(kc: kc, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: T.self, capacity: mr * nr) { scratch in
+            let s = scratch.baseAddress!
+            microKernel(kc: kc, a: a, b: b, c: s, ldc: nr, accumulate: false)
+            for i in 0..<rows {
+                for j in 0..<columns {
+                    c[i * ldc + j] = accumulate ? c[i * ldc + j] + s[i * nr + j] : s[i * nr + j]
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func madd(_ acc: inout V, _ x: V, _ y: V) {
+        #if TAPESTRY_FMA
+        acc = acc.addingProduct(x, y)
+        #else
+        acc += x * y
+        #endif
+    }
+
+    /// C[6×2W] (+)= Apanel[6×kc]·Bpanel[kc×2W] with 12 vector accumulators.
+    @inline(__always)
+    static func microKernel(kc: Int, a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>,
+                            ldc: Int, accumulate: Bool) {
+        let w = V.scalarCount
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        var ap = a, bp = b
+        for _ in 0..<kc {
+            let b0 = UnsafeRawPointer(bp).load(as: V.self)
+            let b1 = UnsafeRawPointer(bp + w).load(as: V.self)
+            var x = V(repeating: ap[0]); madd(&c00, x, b0); madd(&c01, x, b1)
+            x = V(repeating: ap[1]); madd(&c10, x, b0); madd(&c11, x, b1)
+            x = V(repeating: ap[2]); madd(&c20, x, b0); madd(&c21, x, b1)
+            x = V(repeating: ap[3]); madd(&c30, x, b0); madd(&c31, x, b1)
+            x = V(repeating: ap[4]); madd(&c40, x, b0); madd(&c41, x, b1)
+            x = V(repeating: ap[5]); madd(&c50, x, b0); madd(&c51, x, b1)
+            ap += 6; bp += 2 * w
+        }
+        @inline(__always) func store(_ row: Int, _ v0: V, _ v1: V) {
+            let p = UnsafeMutableRawPointer(c + row * ldc)
+            var (r0, r1) = (v0, v1)
+            if accumulate {
+                r0 += p.loadUnaligned(as: V.self)
+                r1 += p.loadUnaligned(fromByteOffset: w * MemoryLayout<T>.stride, as: V.self)
+            }
+            p.storeBytes(of: r0, as: V.self)
+            p.storeBytes(of: r1, toByteOffset: w * MemoryLayout<T>.stride, as: V.self)
+        }
+        store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+        store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+    }
+}

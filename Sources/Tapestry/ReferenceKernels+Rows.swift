@@ -1,0 +1,95 @@
+/// Reference kernels that work along contiguous rows: reductions, arg-reductions,
+/// prefix sums and sorting.
+
+extension Backend {
+    public func reduceRows<T: TensorElement>(_ op: ReduceOp, _ x: UnsafePointer<T>, rows: Int, length: Int,
+                                             _ out: UnsafeMutablePointer<T>) {
+        for r in 0..<rows {
+            let row = x + r &* length
+            switch op {
+            case .sum:
+                // Four independent partial sums: vectorizes and rounds better than one chain.
+                var s0 = T.zero, s1 = T.zero, s2 = T.zero, s3 = T.zero
+                var i = 0
+                while i &+ 4 <= length {
+                    s0 += row[i]; s1 += row[i &+ 1]; s2 += row[i &+ 2]; s3 += row[i &+ 3]
+                    i &+= 4
+                }
+                while i < length { s0 += row[i]; i &+= 1 }
+                out[r] = (s0 + s1) + (s2 + s3)
+            case .max, .min:
+                precondition(length > 0, "max/min: cannot reduce an empty axis")
+                var best = row[0]
+                for i in 1..<max(length, 1) where !best.isNaNValue {
+                    let v = row[i]
+                    if v.isNaNValue || (op == .max ? v > best : v < best) { best = v }
+                }
+                out[r] = best
+            }
+        }
+    }
+
+    public func argReduceRows<T: TensorElement>(max: Bool, _ x: UnsafePointer<T>, rows: Int, length: Int,
+                                                _ out: UnsafeMutablePointer<Int64>) {
+        precondition(length > 0, "argmax/argmin: cannot reduce an empty axis")
+        for r in 0..<rows {
+            let row = x + r &* length
+            var best = 0
+            for i in 1..<length where !row[best].isNaNValue {
+                if row[i].isNaNValue || (max ? row[i] > row[best] : row[i] < row[best]) { best = i }
+            }
+            out[r] = Int64(best)
+        }
+    }
+
+    public func cumsumRows<T: TensorElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<T>) {
+        for r in 0..<rows {
+            var running = T.zero
+            for i in 0..<length {
+                running += x[r &* length &+ i]
+                out[r &* length &+ i] = running
+            }
+        }
+    }
+
+    public func argsortRows<T: TensorElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, descending: Bool,
+                                              _ out: UnsafeMutablePointer<Int64>) {
+        var order = [Int](repeating: 0, count: length)
+        for r in 0..<rows {
+            let row = x + r &* length
+            for i in 0..<length { order[i] = i }
+            // NaN counts as larger than everything, as in PyTorch.
+            @inline(__always) func less(_ i: Int, _ j: Int) -> Bool {
+                let (a, b) = (row[i], row[j])
+                if a.isNaNValue { return false }
+                return b.isNaNValue || a < b
+            }
+            mergeSort(&order) { i, j in descending ? less(j, i) : less(i, j) }
+            for i in 0..<length { out[r &* length &+ i] = Int64(order[i]) }
+        }
+    }
+}
+
+/// A stable merge sort (Swift's `sort` is not guaranteed stable).
+func mergeSort(_ values: inout [Int], by less: (Int, Int) -> Bool) {
+    guard values.count > 1 else { return }
+    var buffer = values
+    var width = 1
+    let n = values.count
+    while width < n {
+        var start = 0
+        while start < n {
+            let mid = min(start + width, n), end = min(start + 2 * width, n)
+            var (i, j, k) = (start, mid, start)
+            while i < mid && j < end {
+                if less(values[j], values[i]) { buffer[k] = values[j]; j += 1 } else { buffer[k] = values[i]; i += 1 }
+                k += 1
+            }
+            while i < mid { buffer[k] = values[i]; i += 1; k += 1 }
+            while j < end { buffer[k] = values[j]; j += 1; k += 1 }
+            start += 2 * width
+        }
+        swap(&values, &buffer)
+        width *= 2
+    }
+}

@@ -1,0 +1,91 @@
+/// Sliding windows over images: unfold (im2col) and fold (col2im) as differentiable ops of
+/// their own, and convolution and pooling built on them.
+///
+/// Convolution by im2col + gemm (Chellapilla, Puri & Simard, "High Performance
+/// Convolutional Neural Networks for Document Processing", 2006):
+/// y[n, o, p] = Σ_{c,i,j} w[o, c, i, j] · x[n, c, p·s + i·d − pad] + b[o].
+
+extension Tensor {
+    func patchGeometry(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int),
+                       _ op: StaticString = #function) -> PatchGeometry {
+        precondition(rank == 4, "\(op): input must be [N, C, H, W], got \(shape)")
+        precondition(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0
+                     && padding.0 >= 0 && padding.1 >= 0, "\(op): kernel, stride and dilation must be positive, padding non-negative")
+        let g = PatchGeometry(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3],
+                              kernel: (h: kernel.0, w: kernel.1), stride: (h: stride.0, w: stride.1),
+                              padding: (h: padding.0, w: padding.1), dilation: (h: dilation.0, w: dilation.1))
+        precondition(g.outHeight > 0 && g.outWidth > 0, "\(op): a \(kernel) window does not fit input \(shape) with padding \(padding)")
+        return g
+    }
+
+    /// Extracts sliding patches: [N, C, H, W] → [N, C·kh·kw, L] with L = oh·ow (`F.unfold`).
+    public func unfold(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                       dilation: (Int, Int) = (1, 1)) -> Tensor {
+        let g = patchGeometry(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+        struct Im2col: FloatKernel {
+            let x: Tensor, cols: Tensor, g: PatchGeometry
+            func run<T: FloatElement>(_: T.Type) { backend.im2col(x.pointer(T.self), cols.pointer(T.self), g) }
+        }
+        let cols = Tensor(uninitializedShape: [g.batch, g.channels * g.kernel.h * g.kernel.w, g.outHeight * g.outWidth], dtype: dtype)
+        dtype.dispatchFloat(Im2col(x: detached().contiguous(), cols: cols, g: g), operation: "unfold")
+        return cols.recorded("unfold", [self]) { grad in [grad.fold(g)] }
+    }
+
+    /// Sums patches back into an image: the adjoint of `unfold` (`F.fold`).
+    func fold(_ g: PatchGeometry) -> Tensor {
+        struct Col2im: FloatKernel {
+            let cols: Tensor, x: Tensor, g: PatchGeometry
+            func run<T: FloatElement>(_: T.Type) { backend.col2im(cols.pointer(T.self), x.pointer(T.self), g) }
+        }
+        let x = Tensor(uninitializedShape: [g.batch, g.channels, g.height, g.width], dtype: dtype)
+        dtype.dispatchFloat(Col2im(cols: detached().contiguous(), x: x, g: g), operation: "fold")
+        return x.recorded("fold", [self]) { grad in [grad.unfold(kernel: (g.kernel.h, g.kernel.w), stride: (g.stride.h, g.stride.w),
+                                                                   padding: (g.padding.h, g.padding.w), dilation: (g.dilation.h, g.dilation.w))] }
+    }
+
+    /// 2-D convolution (cross-correlation, like `F.conv2d`): input [N, C, H, W], weight
+    /// [O, C/groups, kh, kw], optional bias [O] → [N, O, oh, ow].
+    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                       dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+        precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
+        precondition(rank == 4, "conv2d: input must be [N, C, H, W], got \(shape)")
+        let (n, c, o) = (shape[0], shape[1], weight.shape[0])
+        precondition(groups > 0 && c % groups == 0 && o % groups == 0 && weight.shape[1] == c / groups,
+                     "conv2d: input channels \(c), weight \(weight.shape) and groups \(groups) do not fit together")
+        let g = patchGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation)
+        let patch = c / groups * g.kernel.h * g.kernel.w
+        let cols = unfold(kernel: (g.kernel.h, g.kernel.w), stride: stride, padding: padding, dilation: dilation)
+            .reshaped([n, groups, patch, g.outHeight * g.outWidth])
+        let w = weight.reshaped([groups, o / groups, patch])
+        var y = w.matmul(cols).reshaped([n, o, g.outHeight, g.outWidth])
+        if let bias {
+            precondition(bias.shape == [o], "conv2d: bias must be [\(o)], got \(bias.shape)")
+            y = y + bias.reshaped([o, 1, 1])
+        }
+        return y
+    }
+
+    /// Max pooling (`F.max_pool2d`): padded cells count as −∞; the gradient goes to the
+    /// first maximum of each window.
+    public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                          dilation: (Int, Int) = (1, 1)) -> Tensor {
+        let stride = stride ?? kernel
+        precondition(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "maxPool2d: padding must be at most half the kernel")
+        let g = patchGeometry(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+        let source = padded([(padding.0, padding.0), (padding.1, padding.1)], value: -.infinity)
+        let windows = source.unfold(kernel: kernel, stride: stride, dilation: dilation)
+            .reshaped([g.batch, g.channels, kernel.0 * kernel.1, g.outHeight * g.outWidth])
+        let best = windows.argmax(axis: 2, keepDim: true)
+        return windows.gather(axis: 2, index: best).reshaped([g.batch, g.channels, g.outHeight, g.outWidth])
+    }
+
+    /// Average pooling (`F.avg_pool2d`, count_include_pad=True): the mean of each window,
+    /// zero padding included.
+    public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+        let stride = stride ?? kernel
+        let g = patchGeometry(kernel: kernel, stride: stride, padding: padding, dilation: (1, 1))
+        return unfold(kernel: kernel, stride: stride, padding: padding)
+            .reshaped([g.batch, g.channels, kernel.0 * kernel.1, g.outHeight * g.outWidth])
+            .mean(axis: 2).reshaped([g.batch, g.channels, g.outHeight, g.outWidth])
+    }
+}

@@ -1,0 +1,79 @@
+/// Matrix products: `matmul` with PyTorch's rules (1-D operands, broadcast batch axes),
+/// executed as one backend gemm (or gemv) per batch element.
+///
+/// Derivatives: for C = A·B, dA = dC·Bᵀ and dB = Aᵀ·dC, summed over broadcast batch axes.
+
+extension Tensor {
+    /// The matrix product of `self` and `other` (like `torch.matmul`).
+    public func matmul(_ other: Tensor) -> Tensor {
+        precondition(rank >= 1 && other.rank >= 1, "matmul: operands must have at least one axis (\(shape), \(other.shape))")
+        let a = rank == 1 ? unsqueezed(axis: 0) : self
+        let b = other.rank == 1 ? other.unsqueezed(axis: 1) : other
+        var c = Tensor.batchedMatmul(a, b)
+        if other.rank == 1 { c = c.squeezed(axis: -1) }
+        if rank == 1 { c = c.squeezed(axis: -2) }
+        return c
+    }
+
+    /// [..., m, k] · [..., k, n] → [..., m, n] with broadcast batch axes.
+    static func batchedMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.dtype == b.dtype, "matmul: dtypes differ (\(a.dtype), \(b.dtype))")
+        let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
+        precondition(b.shape[b.rank - 2] == k, "matmul: inner sizes differ: \(a.shape) · \(b.shape)")
+        guard let batch = broadcastShapes([Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))]) else {
+            preconditionFailure("matmul: batch axes of \(a.shape) and \(b.shape) do not broadcast")
+        }
+        let out = Tensor(uninitializedShape: batch + [m, n], dtype: a.dtype)
+        let ma = a.detached().matrixOperand(), mb = b.detached().matrixOperand()
+        let walk = StridedWalk(shape: batch + [1],
+                               strides: [broadcastStrides(shape: Array(ma.shape.dropLast(2)), strides: Array(ma.strides.dropLast(2)), to: batch) + [0],
+                                         broadcastStrides(shape: Array(mb.shape.dropLast(2)), strides: Array(mb.strides.dropLast(2)), to: batch) + [0]],
+                               offsets: [0, 0])
+        struct Product: FloatKernel {
+            let a: Tensor, b: Tensor, out: Tensor, walk: StridedWalk, m: Int, n: Int, k: Int
+            func run<T: FloatElement>(_: T.Type) {
+                let (ta, lda) = a.matrixLayout(), (tb, ldb) = b.matrixLayout()
+                let pa = a.pointer(T.self), pb = b.pointer(T.self), pc = out.pointer(T.self)
+                var item = 0
+                for r in 0..<walk.rowCount {
+                    for i in 0..<walk.rowLength {
+                        let oa = walk.rowStarts[2 * r] + i * walk.innerStrides[0]
+                        let ob = walk.rowStarts[2 * r + 1] + i * walk.innerStrides[1]
+                        let c = pc + item * m * n
+                        if n == 1 && !tb && ldb == 1 || n == 1 && tb {
+                            // Matrix-vector: B's single column is contiguous.
+                            backend.gemv(transpose: ta, m: ta ? k : m, n: ta ? m : k, a: pa + oa, lda: lda, x: pb + ob, y: c)
+                        } else {
+                            backend.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa + oa, lda: lda,
+                                         b: pb + ob, ldb: ldb, c: c, ldc: n, accumulate: false)
+                        }
+                        item += 1
+                    }
+                }
+            }
+        }
+        a.dtype.dispatchFloat(Product(a: ma, b: mb, out: out, walk: walk, m: m, n: n, k: k), operation: "matmul")
+        return out.recorded("matmul", [a, b]) { g in
+            [batchedMatmul(g, b.transposed()).summed(toShape: a.shape),
+             batchedMatmul(a.transposed(), g).summed(toShape: b.shape)]
+        }
+    }
+
+    /// Self, copied if needed so its last two axes form a BLAS-compatible matrix
+    /// (unit stride along one of them).
+    func matrixOperand() -> Tensor {
+        let (rs, cs) = (strides[rank - 2], strides[rank - 1])
+        let (rows, columns) = (shape[rank - 2], shape[rank - 1])
+        if (cs == 1 || columns == 1) && rs >= Swift.max(columns, 1) { return self }
+        if (rs == 1 || rows == 1) && cs >= Swift.max(rows, 1) { return self }
+        return contiguous()
+    }
+
+    /// (transposed, leading dimension) of a matrix operand prepared by `matrixOperand`.
+    func matrixLayout() -> (Bool, Int) {
+        let (rs, cs) = (strides[rank - 2], strides[rank - 1])
+        let (rows, columns) = (shape[rank - 2], shape[rank - 1])
+        if (cs == 1 || columns == 1) && rs >= Swift.max(columns, 1) { return (false, rs) }
+        return (true, Swift.max(cs, rows, 1))
+    }
+}

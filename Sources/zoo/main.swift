@@ -1,0 +1,2 @@
+import Tapestry
+print(backend.name)
