@@ -81,12 +81,21 @@ extension Tensor {
         return out
     }
 
+    /// For use inside a derivative rule that needs the operation's output: `value` (the
+    /// output off the tape) when computing first derivatives; when the backward pass is
+    /// itself being recorded (`createGraph`), the output recomputed on the tape, so that
+    /// higher derivatives see how it depends on the inputs.
+    static func output(_ value: Tensor, orRecompute recompute: () -> Tensor) -> Tensor {
+        GradMode.isEnabled ? recompute() : value
+    }
+
     /// Backpropagates from this tensor, accumulating into the `.grad` of every leaf that
     /// requires a gradient. `gradient` defaults to 1 for a one-element tensor.
     ///
     /// - Parameters:
     ///   - retainGraph: keep the rules so `backward` can run through this graph again.
-    ///   - createGraph: record the backward computation itself, for higher derivatives.
+    ///   - createGraph: record the backward computation itself, for higher derivatives
+    ///     (implies `retainGraph`, as in PyTorch).
     public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false, createGraph: Bool = false) {
         precondition(autograd != nil, "backward(): this tensor does not require a gradient (no input had requiresGrad, or it was computed in noGrad)")
         let seed = gradient ?? Tensor.ones(like: self)
@@ -125,6 +134,7 @@ enum Tape {
     /// Runs the reverse pass. Returns the gradients reaching each entry of `capture`.
     static func run(roots: [(AutogradInfo, Tensor)], capture: [AutogradInfo], retainGraph: Bool,
                     createGraph: Bool, accumulateLeaves: Bool) -> [Tensor?] {
+        let retainGraph = retainGraph || createGraph
         // Every tape entry reachable from the roots, keyed by identity.
         var entries: [ObjectIdentifier: AutogradInfo] = [:]
         var stack = roots.map(\.0)

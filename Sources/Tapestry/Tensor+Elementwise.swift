@@ -19,16 +19,19 @@ extension Tensor {
 
     public func exp() -> Tensor {
         let y = unary(.exp)
-        return y.recorded("exp", [self]) { g in [g * y] }
+        return y.recorded("exp", [self]) { g in [g * Tensor.output(y) { self.exp() }] }
     }
     public func log() -> Tensor { unary(.log).recorded("log", [self]) { g in [g / self] } }
     public func sqrt() -> Tensor {
         let y = unary(.sqrt)
-        return y.recorded("sqrt", [self]) { g in [g * 0.5 / y] }
+        return y.recorded("sqrt", [self]) { g in [g * 0.5 / Tensor.output(y) { self.sqrt() }] }
     }
     public func rsqrt() -> Tensor {
         let y = unary(.rsqrt)
-        return y.recorded("rsqrt", [self]) { g in [g * -0.5 * y * y * y] }
+        return y.recorded("rsqrt", [self]) { g in
+            let y = Tensor.output(y) { self.rsqrt() }
+            return [g * -0.5 * y * y * y]
+        }
     }
     public func abs() -> Tensor { unary(.abs).recorded("abs", [self]) { g in [g * self.sign()] } }
     public func relu() -> Tensor {
@@ -36,11 +39,17 @@ extension Tensor {
     }
     public func sigmoid() -> Tensor {
         let y = unary(.sigmoid)
-        return y.recorded("sigmoid", [self]) { g in [g * y * (1 - y)] }
+        return y.recorded("sigmoid", [self]) { g in
+            let y = Tensor.output(y) { self.sigmoid() }
+            return [g * y * (1 - y)]
+        }
     }
     public func tanh() -> Tensor {
         let y = unary(.tanh)
-        return y.recorded("tanh", [self]) { g in [g * (1 - y * y)] }
+        return y.recorded("tanh", [self]) { g in
+            let y = Tensor.output(y) { self.tanh() }
+            return [g * (1 - y * y)]
+        }
     }
     /// GELU with the exact erf form: x·Φ(x) (Hendrycks & Gimpel, 2016).
     public func gelu() -> Tensor {
@@ -59,7 +68,10 @@ extension Tensor {
     }
     public func reciprocal() -> Tensor {
         let y = unary(.reciprocal)
-        return y.recorded("reciprocal", [self]) { g in [g * -1 * y * y] }
+        return y.recorded("reciprocal", [self]) { g in
+            let y = Tensor.output(y) { self.reciprocal() }
+            return [g * -1 * y * y]
+        }
     }
     /// -1, 0 or 1 (not differentiable: no gradient flows).
     public func sign() -> Tensor { unary(.sign) }
@@ -102,8 +114,7 @@ extension Tensor {
         a.binary(.mul, b).recorded("mul", [a, b]) { g in [(g * b).summed(toShape: a.shape), (g * a).summed(toShape: b.shape)] }
     }
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let y = a.binary(.div, b)
-        return y.recorded("div", [a, b]) { g in
+        a.binary(.div, b).recorded("div", [a, b]) { g in
             [(g / b).summed(toShape: a.shape), (g * -1 * a / (b * b)).summed(toShape: b.shape)]
         }
     }
@@ -115,7 +126,7 @@ extension Tensor {
             let da = g * exponent * self.pow(exponent - 1)
             // d/db aᵇ = aᵇ log a, taken as 0 where a = 0 and b ≥ 0 (as PyTorch does).
             let zeroBase = (self .== 0).logicalAnd(exponent .>= 0)
-            let db = Tensor.where(zeroBase, Tensor.zeros(like: g), g * y * self.log())
+            let db = Tensor.where(zeroBase, Tensor.zeros(like: g), g * Tensor.output(y) { self.pow(exponent) } * self.log())
             return [da.summed(toShape: self.shape), db.summed(toShape: exponent.shape)]
         }
     }

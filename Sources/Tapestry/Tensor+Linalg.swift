@@ -31,6 +31,7 @@ extension Tensor {
         a.dtype.dispatchFloat(Solve(a: factors, x: x, n: n, k: k, batches: batches, report: { failure = $0 }), operation: "solve")
         if let failure { throw failure }
         return x.recorded("solve", [a, b]) { g in
+            let x = Tensor.output(x) { try! solve(a, b) }
             let db = try! solve(a.transposed(), g)
             return [-db.matmul(x.transposed()), db]
         }
@@ -42,7 +43,10 @@ extension Tensor {
         let n = shape[rank - 1]
         let identity = Tensor.eye(n, dtype: dtype).expanded(to: shape).contiguous()
         let y = try Tensor.solve(detached(), identity)
-        return y.recorded("inverse", [self]) { g in [-(y.transposed().matmul(g).matmul(y.transposed()))] }
+        return y.recorded("inverse", [self]) { g in
+            let y = Tensor.output(y) { try! self.inverse() }
+            return [-(y.transposed().matmul(g).matmul(y.transposed()))]
+        }
     }
 
     /// The lower-triangular Cholesky factor L of a symmetric positive-definite matrix,
@@ -66,6 +70,7 @@ extension Tensor {
         dtype.dispatchFloat(Factor(l: l, n: n, batches: batches, report: { failure = $0 }), operation: "cholesky")
         if let failure { throw failure }
         return l.recorded("cholesky", [self]) { g in
+            let l = Tensor.output(l) { try! self.cholesky() }
             let phi = l.transposed().matmul(g).lowerTriangle()
             let sym = (phi + phi.lowerTriangle(diagonal: -1).transposed()) * 0.5
             let lInverse = try! l.inverse()

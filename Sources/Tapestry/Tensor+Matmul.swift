@@ -9,10 +9,12 @@ extension Tensor {
         precondition(rank >= 1 && other.rank >= 1, "matmul: operands must have at least one axis (\(shape), \(other.shape))")
         let a = rank == 1 ? unsqueezed(axis: 0) : self
         let b = other.rank == 1 ? other.unsqueezed(axis: 1) : other
-        var c = Tensor.batchedMatmul(a, b)
-        if other.rank == 1 { c = c.squeezed(axis: -1) }
-        if rank == 1 { c = c.squeezed(axis: -2) }
-        return c
+        let c = Tensor.batchedMatmul(a, b)
+        // Drop the axes that were added for 1-D operands.
+        var shape = Array(c.shape.dropLast(2))
+        if rank > 1 { shape.append(c.shape[c.rank - 2]) }
+        if other.rank > 1 { shape.append(c.shape[c.rank - 1]) }
+        return c.reshaped(shape)
     }
 
     /// [..., m, k] · [..., k, n] → [..., m, n] with broadcast batch axes.
