@@ -51,7 +51,7 @@ extension TensorElement where Self: BinaryFloatingPoint {
 
 /// Floating-point element types: the ones operations differentiate through.
 /// The elementary functions are spelled out here so kernels can be generic over Float and Double.
-public protocol FloatElement: TensorElement, BinaryFloatingPoint, SIMDScalar {
+public protocol FloatElement: TensorElement, BinaryFloatingPoint, SIMDScalar, Codable {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self

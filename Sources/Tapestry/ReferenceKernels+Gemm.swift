@@ -67,7 +67,7 @@ struct SendablePointer<T>: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<T>
 }
 
-enum BlockedGemm<V: SIMD> where V.Scalar: FloatElement {
+enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
     typealias T = V.Scalar
     static var mr: Int { 6 }
     static var nr: Int { 2 * V.scalarCount }

@@ -1,0 +1,193 @@
+import Testing
+@testable import Tapestry
+
+/// Every backend this build has, and the reference implementation they must agree with.
+let availableBackends: [any Backend] = {
+    #if OpenBLAS
+    return [ReferenceBackend(), OpenBLASBackend()]
+    #else
+    return [ReferenceBackend()]
+    #endif
+}()
+
+/// C = op(A)·op(B) by the textbook triple loop, in Double: an independent path.
+func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool,
+                  lda: Int, ldb: Int) -> [Double] {
+    var c = [Double](repeating: 0, count: m * n)
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k {
+                s += (transposeA ? a[p * lda + i] : a[i * lda + p]) * (transposeB ? b[j * ldb + p] : b[p * ldb + j])
+            }
+            c[i * n + j] = s
+        }
+    }
+    return c
+}
+
+@Suite struct BackendAgreement {
+    /// Odd and blocking-boundary sizes: below, at and past the 6×32 tile and 96/256 blocks.
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (5, 7, 3), (6, 32, 256), (7, 33, 257), (97, 65, 300), (13, 1, 40),
+                                            (1, 50, 17), (200, 3, 5), (0, 4, 3), (3, 4, 0)]
+
+    func gemmMatches<T: FloatElement>(_ backend: any Backend, _: T.Type, tolerance: Double) {
+        var rng = RandomGenerator(seed: 5)
+        for (m, n, k) in Self.shapes {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                // Leading dimensions larger than needed, to exercise strided rows.
+                let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2
+                let a = (0..<((ta ? k : m) * lda)).map { _ in rng.nextUniform() * 2 - 1 }
+                let b = (0..<((tb ? n : k) * ldb)).map { _ in rng.nextUniform() * 2 - 1 }
+                let expected = naiveProduct(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, lda: lda, ldb: ldb)
+                let ta32 = a.map { T(fromDouble: $0) }, tb32 = b.map { T(fromDouble: $0) }
+                for accumulate in [false, true] {
+                    var c = [T](repeating: T(1), count: m * n)
+                    backend.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: ta32, lda: lda, b: tb32, ldb: ldb,
+                                 c: &c, ldc: n, accumulate: accumulate)
+                    let want = expected.map { accumulate ? $0 + 1 : $0 }
+                    let diff = maxAbsDifference(c.map(\.asDouble), want)
+                    #expect(diff <= tolerance * Double(max(k, 1)).squareRoot(),
+                            "\(backend.name) gemm<\(T.self)> m\(m) n\(n) k\(k) tA \(ta) tB \(tb) acc \(accumulate): diff \(diff)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: availableBackends.indices) func gemmAgreesWithTheTripleLoop(_ index: Int) {
+        gemmMatches(availableBackends[index], Double.self, tolerance: 1e-13)
+        gemmMatches(availableBackends[index], Float.self, tolerance: 2e-6)
+    }
+
+    @Test(arguments: availableBackends.indices) func gemvAgreesWithTheTripleLoop(_ index: Int) {
+        let backend = availableBackends[index]
+        var rng = RandomGenerator(seed: 6)
+        for (m, n) in [(1, 1), (7, 5), (64, 129), (3, 0)] {
+            let lda = n + 1
+            let a = (0..<(m * lda)).map { _ in rng.nextUniform() - 0.5 }
+            for transpose in [false, true] {
+                let x = (0..<(transpose ? m : n)).map { _ in rng.nextUniform() - 0.5 }
+                var y = [Double](repeating: 9, count: transpose ? n : m)
+                backend.gemv(transpose: transpose, m: m, n: n, a: a, lda: lda, x: x, y: &y)
+                let expected = transpose
+                    ? naiveProduct(x, a, m: 1, n: n, k: m, transposeA: false, transposeB: false, lda: m, ldb: lda)
+                    : naiveProduct(a, x, m: m, n: 1, k: n, transposeA: false, transposeB: false, lda: lda, ldb: 1)
+                #expect(maxAbsDifference(y, expected) < 1e-13, "\(backend.name) gemv m\(m) n\(n) t \(transpose)")
+            }
+        }
+    }
+
+    @Test(arguments: availableBackends.indices) func linearAlgebraSolvesAndFactors(_ index: Int) throws {
+        let backend = availableBackends[index]
+        for n in [1, 2, 5, 17] {
+            let a = randomTensor([n, n], seed: UInt64(n)) + Tensor.eye(n, dtype: .float64) * 2
+            let b = randomTensor([n, 3], seed: UInt64(n + 100))
+            var factors = a.doubles(), x = b.doubles()
+            try backend.solve(&factors, &x, n: n, nrhs: 3)
+            // Residual check: A·X reproduces B.
+            let ax = a.matmul(Tensor(x, shape: [n, 3])).doubles()
+            #expect(maxAbsDifference(ax, b.doubles()) < 1e-12, "\(backend.name) solve n\(n)")
+            // Cholesky of A·Aᵀ + I: L is lower triangular and L·Lᵀ gives the matrix back.
+            let spd = a.matmul(a.transposed()) + Tensor.eye(n, dtype: .float64)
+            var l = spd.doubles()
+            try backend.cholesky(&l, n: n)
+            let lt = Tensor(l, shape: [n, n])
+            #expect(maxAbsDifference(lt.matmul(lt.transposed()).doubles(), spd.doubles()) < 1e-12)
+            #expect((0..<n).allSatisfy { i in (i + 1..<n).allSatisfy { j in l[i * n + j] == 0 } })
+        }
+    }
+
+    @Test(arguments: availableBackends.indices) func linearAlgebraReportsFailures(_ index: Int) {
+        let backend = availableBackends[index]
+        var singular: [Double] = [1, 2, 2, 4], rhs: [Double] = [1, 1]
+        #expect(throws: LinearAlgebraError.self) { try backend.solve(&singular, &rhs, n: 2, nrhs: 1) }
+        var indefinite: [Double] = [1, 2, 2, 1]
+        #expect(throws: LinearAlgebraError.notPositiveDefinite(order: 2)) { try backend.cholesky(&indefinite, n: 2) }
+    }
+
+    @Test func tensorLevelFailuresAreTypedErrors() {
+        #expect(throws: LinearAlgebraError.self) { try Tensor([1, 2, 2, 4] as [Double], shape: [2, 2]).inverse() }
+        #expect(throws: LinearAlgebraError.notPositiveDefinite(order: 1)) { try Tensor([-1, 0, 0, 1] as [Double], shape: [2, 2]).cholesky() }
+    }
+
+    @Test(arguments: availableBackends.indices) func elementwiseAndRowKernelsAgreeWithReference(_ index: Int) {
+        let backend = availableBackends[index], reference = ReferenceBackend()
+        var rng = RandomGenerator(seed: 8)
+        let x = (0..<37).map { _ in rng.nextUniform() * 4 - 2 }
+        for op in UnaryOp.allCases {
+            var mine = [Double](repeating: 0, count: 37), theirs = mine
+            backend.unary(op, x, &mine, count: 37)
+            reference.unary(op, x, &theirs, count: 37)
+            #expect(zip(mine, theirs).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(backend.name) \(op)")
+        }
+        var sums = [Double](repeating: 0, count: 1), cumulative = [Double](repeating: 0, count: 37)
+        backend.reduceRows(.sum, x, rows: 1, length: 37, &sums)
+        backend.cumsumRows(x, rows: 1, length: 37, &cumulative)
+        #expect(Swift.abs(sums[0] - x.reduce(0, +)) < 1e-12)
+        #expect(Swift.abs(cumulative[36] - x.reduce(0, +)) < 1e-12)
+        var order = [Int64](repeating: 0, count: 37)
+        backend.argsortRows(x, rows: 1, length: 37, descending: false, &order)
+        #expect(order.map { x[Int($0)] } == x.sorted())
+    }
+}
+
+@Suite struct ConvolutionAndPoolingValues {
+    /// conv2d by direct summation, an independent path.
+    func directConvolution(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, dilation: Int, groups: Int) -> [Double] {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let oh = (h + 2 * padding - dilation * (kh - 1) - 1) / stride + 1
+        let ow = (wd + 2 * padding - dilation * (kw - 1) - 1) / stride + 1
+        let xv = x.doubles(), wv = w.doubles()
+        var out = [Double](repeating: 0, count: n * o * oh * ow)
+        for b in 0..<n { for oc in 0..<o { for i in 0..<oh { for j in 0..<ow {
+            var s = 0.0
+            let group = oc / (o / groups)
+            for ci in 0..<cg { for p in 0..<kh { for q in 0..<kw {
+                let y = i * stride - padding + p * dilation, z = j * stride - padding + q * dilation
+                guard y >= 0 && y < h && z >= 0 && z < wd else { continue }
+                let channel = group * cg + ci
+                s += xv[((b * c + channel) * h + y) * wd + z] * wv[((oc * cg + ci) * kh + p) * kw + q]
+            } } }
+            out[((b * o + oc) * oh + i) * ow + j] = s
+        } } } }
+        return out
+    }
+
+    @Test func conv2dMatchesDirectSummation() {
+        let x = randomTensor([2, 4, 9, 8], seed: 1)
+        for (stride, padding, dilation, groups) in [(1, 0, 1, 1), (2, 1, 1, 2), (1, 2, 2, 4), (3, 1, 2, 1)] {
+            let w = randomTensor([4, 4 / groups, 3, 3], seed: 2)
+            let y = x.conv2d(weight: w, stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)
+            let expected = directConvolution(x, w, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            #expect(maxAbsDifference(y.doubles(), expected) < 1e-12, "s\(stride) p\(padding) d\(dilation) g\(groups)")
+        }
+    }
+
+    @Test func poolingByHand() {
+        let x = Tensor((0..<16).map(Double.init), shape: [1, 1, 4, 4])
+        expectClose(x.maxPool2d(kernel: (2, 2)), [5, 7, 13, 15])
+        expectClose(x.avgPool2d(kernel: (2, 2)), [2.5, 4.5, 10.5, 12.5])
+        // Padding 1 with a 3×3 window and stride 2: the corner window sees 0, 1, 4, 5 (+ padding).
+        expectClose(x.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), [5, 7, 13, 15])
+        expectClose(x.avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), [10.0 / 9, 24.0 / 9, 51.0 / 9, 90.0 / 9])
+        // Adaptive pooling of 4 → 3 uses windows [0,2), [1,3), [2,4).
+        expectClose(x.adaptiveAvgPool2d(outputSize: (3, 3)).slice(axis: 2, start: 0, end: 1), [2.5, 3.5, 4.5])
+        // The max gradient goes to one element per window, even for tied windows.
+        let flat = Tensor.zeros([1, 1, 2, 2], dtype: .float64).requiringGrad()
+        flat.maxPool2d(kernel: (2, 2)).sum().backward()
+        expectClose(flat.grad!, [1, 0, 0, 0])
+    }
+
+    @Test func interpolationByHand() {
+        let x = Tensor([1, 2, 3, 4] as [Double], shape: [1, 1, 2, 2])
+        expectClose(x.interpolateNearest(size: (4, 4)), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+        // align_corners=False: output 0 of 4 maps to source −0.25 → clamped to 0; output 1 to 0.25.
+        expectClose(x.interpolateBilinear(size: (1, 4)), [2, 2.25, 2.75, 3])
+        let image = Tensor([1, 2, 3, 4, 5, 6] as [Double], shape: [1, 1, 2, 3])
+        // grid (x, y) = (0, 0) is the image centre: between pixels (0.5, 1) → mean of 2 and 5.
+        let grid = Tensor([0, 0, -1, -1, 2, 0] as [Double], shape: [1, 1, 3, 2])
+        // (-1, -1) is the outer corner of pixel (0,0): ix = iy = −0.5 → a quarter of pixel 1.
+        expectClose(image.gridSample(grid), [3.5, 0.25, 0])
+    }
+}
