@@ -32,5 +32,9 @@ let package = Package(
             name: "zoo",
             dependencies: ["Tapestry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
+
+        // Tutorials: each is a markdown walk-through with a small program that CI runs.
+        .executableTarget(name: "Tutorial01TapeAndGradcheck", dependencies: ["Tapestry"],
+                          path: "Tutorials/01-tape-and-gradcheck", exclude: ["README.md"]),
     ]
 )

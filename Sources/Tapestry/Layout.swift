@@ -15,6 +15,17 @@ func contiguousStrides(_ shape: [Int]) -> [Int] {
 @inline(__always)
 func elementCount(_ shape: [Int]) -> Int { shape.reduce(1, &*) }
 
+/// True when `strides` lay `shape` out row-major without gaps (size-1 axes ignored).
+@inline(__always)
+func isDense(shape: [Int], strides: [Int]) -> Bool {
+    var expected = 1
+    for axis in stride(from: shape.count - 1, through: 0, by: -1) where shape[axis] != 1 {
+        if strides[axis] != expected { return false }
+        expected &*= shape[axis]
+    }
+    return true
+}
+
 /// The broadcast of several shapes by NumPy's rule (align right, sizes equal or 1), or nil.
 func broadcastShapes(_ shapes: [[Int]]) -> [Int]? {
     let rank = shapes.map(\.count).max() ?? 0
@@ -63,6 +74,14 @@ struct StridedWalk {
 
     init(shape: [Int], strides operandStrides: [[Int]], offsets: [Int]) {
         let operands = operandStrides.count
+        // Fast path: every operand is dense row-major or a single broadcast value.
+        if operandStrides.allSatisfy({ isDense(shape: shape, strides: $0) || $0.allSatisfy { $0 == 0 } }) {
+            rowLength = shape.reduce(1, &*)
+            innerStrides = operandStrides.map { $0.last.map { $0 == 0 ? 0 : 1 } ?? 0 }
+            rowStarts = offsets
+            rowCount = rowLength == 0 ? 0 : 1
+            return
+        }
         // Merge axes; drop size-1 axes.
         var dims: [Int] = []
         var strides: [[Int]] = Array(repeating: [], count: operands)

@@ -56,6 +56,8 @@ func rebound<T, U>(_ p: UnsafePointer<T>) -> UnsafePointer<U> { UnsafeRawPointer
 @inline(__always)
 func rebound<T, U>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<U> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: U.self) }
 
+func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+
 /// Element (i, j) of a matrix lives at `base[i·rows + j·columns]`.
 struct MatrixStrides {
     let rows: Int
@@ -93,9 +95,9 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
                 let kcCur = min(kc, k - pc)
                 packB(b + pc * sb.rows + jc * sb.columns, sb, kc: kcCur, n: ncCur, into: packedB)
                 let addToC = accumulate || pc > 0
-                // Work items: every A block, times a split of the B panels when there are
-                // fewer A blocks than threads.
-                let splits = parallel && mBlocks < Parallel.threadCount ? Parallel.threadCount : 1
+                // Work items: every A block, times a split of the B panels chosen so the
+                // item count is a multiple of the thread count (no thread idles at the end).
+                let splits = parallel ? Parallel.threadCount / gcd(mBlocks, Parallel.threadCount) : 1
                 let panelsPerSplit = (panels + splits - 1) / splits
                 let sharedB = SendablePointer(pointer: packedB), sharedC = SendablePointer(pointer: c)
                 let aBase = SendablePointer(pointer: UnsafeMutablePointer(mutating: a))

@@ -86,7 +86,7 @@ extension Tensor {
 
     func binary(_ op: BinaryOp, _ other: Tensor) -> Tensor {
         precondition(dtype == other.dtype, "\(op): dtypes differ (\(dtype) and \(other.dtype)); cast one first")
-        guard let outShape = broadcastShapes([shape, other.shape]) else {
+        guard let outShape = shape == other.shape ? shape : broadcastShapes([shape, other.shape]) else {
             preconditionFailure("\(op): shapes \(shape) and \(other.shape) do not broadcast")
         }
         struct Map: ElementKernel {

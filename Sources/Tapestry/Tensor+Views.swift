@@ -171,7 +171,7 @@ extension Tensor {
 
     /// This tensor read as `shape` by broadcasting (stride 0 on repeated axes).
     func operand<T>(_: T.Type, broadcastTo target: [Int]? = nil) -> StridedOperand<T> {
-        let s = target.map { broadcastStrides(shape: shape, strides: strides, to: $0) } ?? strides
+        let s = target.map { $0 == shape ? strides : broadcastStrides(shape: shape, strides: strides, to: $0) } ?? strides
         return StridedOperand(base: UnsafePointer(pointer(T.self)), strides: s)
     }
 }

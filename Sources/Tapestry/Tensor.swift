@@ -64,14 +64,7 @@ public struct Tensor: @unchecked Sendable {
     public var count: Int { elementCount(shape) }
 
     /// True when the elements are laid out row-major without gaps from `offset`.
-    public var isContiguous: Bool {
-        var expected = 1
-        for axis in stride(from: shape.count - 1, through: 0, by: -1) where shape[axis] != 1 {
-            if strides[axis] != expected { return false }
-            expected &*= shape[axis]
-        }
-        return true
-    }
+    public var isContiguous: Bool { isDense(shape: shape, strides: strides) }
 
     /// Typed pointer to element [0, 0, ...].
     func pointer<T>(_ type: T.Type) -> UnsafeMutablePointer<T> {

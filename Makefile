@@ -1,0 +1,54 @@
+# Tapestry — the two commands: `make demo` and `make test`.
+#
+# Both install what is missing (Debian packages), then build. Release builds are compiled
+# for this machine's CPU (-target-cpu native) with fused multiply-add in the Swift kernels.
+
+SWIFT        ?= swift
+APT_PACKAGES := libopenblas-dev liblapacke-dev
+SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+NATIVE       := -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DTAPESTRY_FMA
+RELEASE      := -c release $(NATIVE)
+ZOO          := .build/release/zoo
+
+# OpenBLAS chooses its kernels when the library loads: give it the AVX-512 ones where the
+# CPU has them (some machines pin the slower Haswell kernels in the environment).
+ifneq ($(shell grep -q avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
+export OPENBLAS_CORETYPE := SkylakeX
+endif
+
+.PHONY: demo test deps zoo bench clean
+
+demo: deps zoo
+	$(ZOO) info
+	@echo
+	$(SWIFT) run $(RELEASE) Tutorial01TapeAndGradcheck
+	@echo
+	$(ZOO) bench --repeats 3
+
+test: deps
+	@echo "== OpenBLAS backend (default trait)"
+	OPENBLAS_NUM_THREADS=1 $(SWIFT) test
+	@echo "== Reference backend (--disable-default-traits)"
+	$(SWIFT) test --disable-default-traits --scratch-path .build-reference
+	@echo "== The zoo command"
+	$(SWIFT) build --product zoo
+	Tests/cli/zoo-cli.sh .build/debug/zoo
+	@echo "== Tutorials"
+	$(SWIFT) run Tutorial01TapeAndGradcheck
+
+zoo: deps
+	$(SWIFT) build $(RELEASE) --product zoo
+
+bench: zoo
+	$(ZOO) bench
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+clean:
+	rm -rf .build .build-reference

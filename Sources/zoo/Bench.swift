@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Tapestry
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark the backend this build selected: gemm, element-wise ops, conv2d and the tape.",
+        discussion: "Build in release (`make zoo`) for meaningful numbers. Each figure is the best of several runs.")
+
+    @Option(help: "Repetitions per measurement (the best is reported).")
+    var repeats = 5
+
+    func run() {
+        print("Tapestry \(BuildInfo.version) bench — backend: \(BuildInfo.backendSummary)")
+        print("kernel threads \(Parallel.threadCount), fused multiply-add \(BuildInfo.fusedMultiplyAdd ? "on" : "off")\n")
+        gemm()
+        elementwise()
+        convolution()
+        tape()
+    }
+
+    /// Best wall time of `repeats` runs of `body`, in seconds.
+    func best(_ body: () -> Void) -> Double {
+        body()  // warm-up
+        var fastest = Double.infinity
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return fastest
+    }
+
+    func gemm() {
+        print("gemm, Float32, C = A·B (n×n):")
+        var rng = RandomGenerator(seed: 1)
+        for n in [256, 512, 1024, 2048] {
+            let a = (0..<(n * n)).map { _ in Float(rng.nextUniform()) }, b = a
+            var c = [Float](repeating: 0, count: n * n)
+            let seconds = best {
+                backend.gemm(transposeA: false, transposeB: false, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n, accumulate: false)
+            }
+            var line = "  n = \(n):".padding(toLength: 14, withPad: " ", startingAt: 0) + format(2 * pow(Double(n), 3) / seconds / 1e9) + " GFLOP/s"
+            #if OpenBLAS
+            let reference = best {
+                ReferenceBackend().gemm(transposeA: false, transposeB: false, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n, accumulate: false)
+            }
+            line += "   (reference Swift kernel: \(format(2 * pow(Double(n), 3) / reference / 1e9)) GFLOP/s)"
+            #endif
+            print(line)
+        }
+    }
+
+    func elementwise() {
+        print("\nelement-wise, Float32, 4M elements:")
+        var rng = RandomGenerator(seed: 2)
+        let count = 1 << 22
+        let x = Tensor.uniform([count], generator: &rng), y = Tensor.uniform([count], generator: &rng)
+        let row = Tensor.uniform([1024], generator: &rng), matrix = x.reshaped([count / 1024, 1024])
+        for (name, op) in [("a + b", { _ = x + y }), ("a * b (broadcast row)", { _ = matrix * row }),
+                           ("exp(a)", { _ = x.exp() }), ("sum(a)", { _ = x.sum() })] as [(String, () -> Void)] {
+            let seconds = best(op)
+            print("  \(name):".padding(toLength: 26, withPad: " ", startingAt: 0) + format(Double(count) / seconds / 1e9) + " G elements/s")
+        }
+    }
+
+    func convolution() {
+        print("\nconv2d 3×3, 64→64 channels, input 8×64×56×56 (ResNet stage 1), Float32:")
+        var rng = RandomGenerator(seed: 3)
+        let x = Tensor.normal([8, 64, 56, 56], generator: &rng).requiringGrad()
+        let w = (Tensor.normal([64, 64, 3, 3], generator: &rng) * 0.05).requiringGrad()
+        let flops = 2.0 * 8 * 64 * 64 * 9 * 56 * 56
+        let forward = best { _ = noGrad { x.conv2d(weight: w, padding: (1, 1)) } }
+        let both = best {
+            x.zeroGrad(); w.zeroGrad()
+            x.conv2d(weight: w, padding: (1, 1)).sum().backward()
+        }
+        print("  forward:             \(format(forward * 1000)) ms  (\(format(flops / forward / 1e9)) GFLOP/s)")
+        print("  forward + backward:  \(format(both * 1000)) ms  (\(format(3 * flops / both / 1e9)) GFLOP/s)")
+    }
+
+    func tape() {
+        print("\ntape overhead, one-element Float32 tensors, 10,000 chained multiplications:")
+        let steps = 10_000
+        let leaf = Tensor([Float(1)]).requiringGrad(), factor = Tensor([Float(1.0001)])
+        var chain = leaf
+        let untracked = best { var v = leaf.detached(); for _ in 0..<steps { v = v * factor } }
+        let recorded = best { chain = leaf; for _ in 0..<steps { chain = chain * factor } }
+        let backward = best {
+            var v = leaf
+            for _ in 0..<steps { v = v * factor }
+            leaf.zeroGrad()
+            v.backward()
+        } - recorded
+        print("  op without tape:     \(format(untracked / Double(steps) * 1e6)) µs")
+        print("  op recorded:         \(format(recorded / Double(steps) * 1e6)) µs  (tape cost \(format((recorded - untracked) / Double(steps) * 1e6)) µs per op)")
+        print("  backward per op:     \(format(backward / Double(steps) * 1e6)) µs")
+        withExtendedLifetime(chain) {}
+    }
+
+    func format(_ value: Double) -> String { String(format: value >= 100 ? "%.0f" : value >= 10 ? "%.1f" : "%.2f", value) }
+}

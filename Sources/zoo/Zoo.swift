@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import Tapestry
+
+@main
+struct Zoo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zoo",
+        abstract: "Train, evaluate, inspect and benchmark Tapestry models.",
+        version: BuildInfo.version,
+        subcommands: [Info.self, Inspect.self, Bench.self])
+
+    static func main() {
+        FastPath.ensureOpenBLASKernelsMatchTheCPU()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Prints a one-line error to standard error and exits with status 1.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("zoo: \(message)\n".utf8))
+    Foundation.exit(1)
+}

@@ -1,2 +1,0 @@
-import Tapestry
-print(backend.name)

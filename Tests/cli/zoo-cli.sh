@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Checks the zoo command's behaviour as a user sees it: exit codes and one-line errors.
+set -uo pipefail
+zoo="$1"
+fixtures="$(dirname "$0")/../TapestryTests/Fixtures/bad-safetensors"
+passed=0; failed=0
+check() {  # name, expected exit code, command...
+    local name="$1" want="$2"; shift 2
+    local out; out="$("$@" 2>&1)"; local got=$?
+    if [ "$got" -eq "$want" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL $name: exit $got, wanted $want"; echo "$out"; fi
+    LAST_OUTPUT="$out"
+}
+check "info" 0 "$zoo" info
+grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
+check "inspect valid" 0 "$zoo" inspect "$fixtures/valid.safetensors"
+grep -q "weight  F32\|weight *float32 *\[2, 3\]" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL inspect lists weight [2, 3]: $LAST_OUTPUT"; }
+for bad in "$fixtures"/*.safetensors; do
+    case "$(basename "$bad")" in valid*|ok_*) continue ;; esac
+    check "inspect $(basename "$bad")" 1 "$zoo" inspect "$bad"
+    [ "$(wc -l <<<"$LAST_OUTPUT")" -eq 1 ] && grep -q "^zoo: .*$(basename "$bad")" <<<"$LAST_OUTPUT" \
+        || { failed=$((failed + 1)); echo "FAIL one-line error naming the file: $LAST_OUTPUT"; }
+done
+check "inspect missing file" 1 "$zoo" inspect /nonexistent.safetensors
+check "unknown subcommand" 64 "$zoo" no-such-command
+echo "zoo-cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
