@@ -14,7 +14,7 @@ final class AutogradInfo: @unchecked Sendable {
     /// Accumulated gradient (leaves only).
     var grad: Tensor?
     /// The operation that produced the tensor; nil for a leaf.
-    let node: GradNode?
+    var node: GradNode?
     init(node: GradNode?) { self.node = node }
 }
 
@@ -23,7 +23,7 @@ final class GradNode: @unchecked Sendable {
     let name: StaticString
     let sequence: Int
     /// Tape entries of the inputs (nil where an input needs no gradient).
-    let inputs: [AutogradInfo?]
+    var inputs: [AutogradInfo?]
     /// Maps the gradient of the output to gradients of the inputs (nil = no gradient).
     var rule: ((Tensor) -> [Tensor?])?
 
@@ -32,6 +32,25 @@ final class GradNode: @unchecked Sendable {
         self.inputs = inputs
         self.rule = rule
         sequence = nextSequence.add(1, ordering: .relaxed).newValue
+    }
+
+    /// Releases the graph behind this node without recursion, so dropping a graph of a
+    /// million chained operations does not overflow the stack: every tape entry this node
+    /// holds the last reference to has its own node's inputs taken over before it goes.
+    deinit {
+        var pending = inputs
+        inputs = []
+        rule = nil
+        while !pending.isEmpty {
+            guard var info = pending.removeLast() else { continue }
+            guard isKnownUniquelyReferenced(&info), var node = info.node else { continue }
+            info.node = nil
+            if isKnownUniquelyReferenced(&node) {
+                pending.append(contentsOf: node.inputs)
+                node.inputs = []
+                node.rule = nil
+            }
+        }
     }
 }
 

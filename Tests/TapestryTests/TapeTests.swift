@@ -116,6 +116,19 @@ import Testing
         #expect(captured == nil)
     }
 
+    @Test func longChainsBackpropagateAndReleaseWithoutRecursion() {
+        // Deep enough to overflow the stack if graph teardown or the backward walk recursed.
+        let leaf = Tensor([Float(1)]).requiringGrad(), factor = Tensor([Float(1)])
+        var v = leaf
+        for _ in 0..<50_000 { v = v * factor }
+        v.backward()
+        expectClose(leaf.grad!, [1])
+        var dropped = leaf
+        for _ in 0..<50_000 { dropped = dropped * factor }
+        dropped = leaf   // the whole unevaluated graph goes here
+        #expect(dropped.isLeaf)
+    }
+
     @Test func retainGraphAllowsASecondBackward() {
         let x = Tensor([1, 2] as [Double]).requiringGrad()
         let y = (x.exp()).sum()
