@@ -25,9 +25,9 @@ extension DifferentiableFunction {
         let output = noGrad { forward(detachedInputs) }.detached()
         return output.recorded("custom", inputs) { g in
             let grads = backward(g, inputs: inputs, output: output)
-            precondition(grads.count == inputs.count, "\(Self.self).backward returned \(grads.count) gradients for \(inputs.count) inputs")
+            check(grads.count == inputs.count, "\(Self.self).backward returned \(grads.count) gradients for \(inputs.count) inputs")
             for (i, (grad, input)) in zip(grads, inputs).enumerated() {
-                if let grad { precondition(grad.shape == input.shape, "\(Self.self).backward: gradient \(i) has shape \(grad.shape), input has \(input.shape)") }
+                if let grad { check(grad.shape == input.shape, "\(Self.self).backward: gradient \(i) has shape \(grad.shape), input has \(input.shape)") }
             }
             return grads
         }

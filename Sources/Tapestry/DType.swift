@@ -39,7 +39,7 @@ extension TensorElement {
 
 extension TensorElement where Self: BinaryInteger {
     public static func divide(_ a: Self, _ b: Self) -> Self {
-        precondition(b != 0, "integer division by zero")
+        check(b != 0, "integer division by zero")
         return a / b
     }
 }
@@ -123,7 +123,7 @@ public struct Bool8: TensorElement, ExpressibleByBooleanLiteral, Hashable {
     public static func *= (a: inout Bool8, b: Bool8) { a = a * b }
     public static func < (a: Bool8, b: Bool8) -> Bool { a.rawValue < b.rawValue }
     public static func divide(_ a: Bool8, _ b: Bool8) -> Bool8 {
-        precondition(b.value, "integer division by zero")
+        check(b.value, "integer division by zero")
         return a
     }
 }

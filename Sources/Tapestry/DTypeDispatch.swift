@@ -33,7 +33,7 @@ extension DType {
         switch self {
         case .float32: kernel.run(Float.self)
         case .float64: kernel.run(Double.self)
-        default: preconditionFailure("\(operation): needs a floating-point tensor, got \(self)")
+        default: fatalError("\(operation): needs a floating-point tensor, got \(self)")
         }
     }
 }

@@ -40,7 +40,7 @@ public func gradcheck(_ function: ([Tensor]) -> Tensor, inputs: [Tensor], eps: D
     let checked = inputs.map { $0.dtype.isFloatingPoint }
     let base = inputs.map { $0.dtype.isFloatingPoint ? $0.detached().cast(to: .float64).contiguous() : $0 }
     let probe = noGrad { function(base) }
-    precondition(probe.dtype == .float64, "gradcheck: the function must return Float64 for Float64 inputs, got \(probe.dtype)")
+    check(probe.dtype == .float64, "gradcheck: the function must return Float64 for Float64 inputs, got \(probe.dtype)")
     let cotangent = Tensor.normal(probe.shape, dtype: .float64, generator: &rng)
 
     func objective(_ values: [Tensor]) -> Double { noGrad { (function(values) * cotangent).sum().item() } }

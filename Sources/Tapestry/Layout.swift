@@ -56,7 +56,7 @@ func broadcastStrides(shape: [Int], strides: [Int], to target: [Int]) -> [Int] {
 @inline(__always)
 func normalizeAxis(_ axis: Int, rank: Int, _ op: StaticString = #function) -> Int {
     let a = axis < 0 ? axis + rank : axis
-    precondition(a >= 0 && a < max(rank, 1), "\(op): axis \(axis) out of range for rank \(rank)")
+    check(a >= 0 && a < max(rank, 1), "\(op): axis \(axis) out of range for rank \(rank)")
     return a
 }
 

@@ -52,7 +52,7 @@ public struct OpenBLASBackend: Backend {
         let info: Int32 = T.self == Float.self
             ? LAPACKE_sgesv(LAPACK_ROW_MAJOR, Int32(n), Int32(nrhs), rebound(a), Int32(n), &pivots, rebound(b), Int32(max(nrhs, 1)))
             : LAPACKE_dgesv(LAPACK_ROW_MAJOR, Int32(n), Int32(nrhs), rebound(a), Int32(n), &pivots, rebound(b), Int32(max(nrhs, 1)))
-        precondition(info >= 0, "LAPACKE gesv: invalid argument \(-info)")
+        check(info >= 0, "LAPACKE gesv: invalid argument \(-info)")
         if info > 0 { throw .singular(pivot: Int(info) - 1) }
     }
 
@@ -62,7 +62,7 @@ public struct OpenBLASBackend: Backend {
         let info: Int32 = T.self == Float.self
             ? LAPACKE_spotrf(LAPACK_ROW_MAJOR, lower, Int32(n), rebound(a), Int32(n))
             : LAPACKE_dpotrf(LAPACK_ROW_MAJOR, lower, Int32(n), rebound(a), Int32(n))
-        precondition(info >= 0, "LAPACKE potrf: invalid argument \(-info)")
+        check(info >= 0, "LAPACKE potrf: invalid argument \(-info)")
         if info > 0 { throw .notPositiveDefinite(order: Int(info)) }
         for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { a[i * n + j] = 0 } }
     }

@@ -49,7 +49,7 @@ public struct RandomGenerator: Sendable, Equatable, Codable {
 
     /// A uniformly random integer in 0..<bound.
     public mutating func nextInt(below bound: Int) -> Int {
-        precondition(bound > 0, "nextInt(below:): bound must be positive")
+        check(bound > 0, "nextInt(below:): bound must be positive")
         return Int(nextUniform() * Double(bound)) % bound
     }
 }

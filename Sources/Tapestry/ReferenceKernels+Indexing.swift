@@ -9,7 +9,7 @@ extension Backend {
                 let row = (o &* indexAxisSize &+ j) &* inner
                 for i in 0..<inner {
                     let k = Int(index[row &+ i])
-                    precondition(k >= 0 && k < axisSize, "gather: index \(k) out of range for an axis of size \(axisSize)")
+                    check(k >= 0 && k < axisSize, "gather: index \(k) out of range for an axis of size \(axisSize)")
                     out[row &+ i] = x[(o &* axisSize &+ k) &* inner &+ i]
                 }
             }
@@ -23,7 +23,7 @@ extension Backend {
                 let row = (o &* indexAxisSize &+ j) &* inner
                 for i in 0..<inner {
                     let k = Int(index[row &+ i])
-                    precondition(k >= 0 && k < axisSize, "scatterAdd: index \(k) out of range for an axis of size \(axisSize)")
+                    check(k >= 0 && k < axisSize, "scatterAdd: index \(k) out of range for an axis of size \(axisSize)")
                     into[(o &* axisSize &+ k) &* inner &+ i] += src[row &+ i]
                 }
             }
@@ -31,40 +31,65 @@ extension Backend {
     }
 
     public func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry) {
-        walkPatches(g) { colIndex, imageIndex in cols[colIndex] = imageIndex.map { x[$0] } ?? 0 }
+        let image = SendablePointer(pointer: UnsafeMutablePointer(mutating: x)), out = SendablePointer(pointer: cols)
+        let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
+        Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
+            let source = UnsafePointer(image.pointer) + plane * g.height * g.width
+            var row = out.pointer + plane * patchRows * length
+            for ki in 0..<g.kernel.h {
+                for kj in 0..<g.kernel.w {
+                    forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in
+                        let dst = row + oy * g.outWidth
+                        guard let y else { dst.initialize(repeating: 0, count: g.outWidth); return }
+                        let src = source + y * g.width - g.padding.w + kj * g.dilation.w
+                        for ox in 0..<inside.lowerBound { dst[ox] = 0 }
+                        if g.stride.w == 1 {
+                            dst.advanced(by: inside.lowerBound).update(from: src + inside.lowerBound, count: inside.count)
+                        } else {
+                            for ox in inside { dst[ox] = src[ox * g.stride.w] }
+                        }
+                        for ox in inside.upperBound..<g.outWidth { dst[ox] = 0 }
+                    }
+                    row += length
+                }
+            }
+        }
     }
 
     public func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry) {
-        x.initialize(repeating: 0, count: g.batch * g.channels * g.height * g.width)
-        walkPatches(g) { colIndex, imageIndex in
-            if let i = imageIndex { x[i] += cols[colIndex] }
+        let image = SendablePointer(pointer: x), input = SendablePointer(pointer: UnsafeMutablePointer(mutating: cols))
+        let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
+        Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
+            let target = image.pointer + plane * g.height * g.width
+            target.initialize(repeating: 0, count: g.height * g.width)
+            var row = UnsafePointer(input.pointer) + plane * patchRows * length
+            for ki in 0..<g.kernel.h {
+                for kj in 0..<g.kernel.w {
+                    forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in
+                        guard let y else { return }
+                        let src = row + oy * g.outWidth
+                        let dst = target + y * g.width - g.padding.w + kj * g.dilation.w
+                        for ox in inside { dst[ox * g.stride.w] += src[ox] }
+                    }
+                    row += length
+                }
+            }
         }
     }
 }
 
-/// Visits every entry of the column matrix [N, C·kh·kw, oh·ow] with the flat index of the
-/// image element it reads, or nil where the window hangs over the zero padding.
+/// For kernel offset (ki, kj), calls `body(oy, y, inside)` for every output row: `y` is
+/// the input row it reads (nil in the padding) and `inside` the output columns whose input
+/// column x = ox·s − p + kj·d lies within the image.
 @inline(__always)
-func walkPatches(_ g: PatchGeometry, _ body: (Int, Int?) -> Void) {
-    let (oh, ow) = (g.outHeight, g.outWidth)
-    let plane = g.height &* g.width
-    var col = 0
-    for n in 0..<g.batch {
-        for c in 0..<g.channels {
-            let image = (n &* g.channels &+ c) &* plane
-            for ki in 0..<g.kernel.h {
-                for kj in 0..<g.kernel.w {
-                    for oy in 0..<oh {
-                        let y = oy &* g.stride.h &- g.padding.h &+ ki &* g.dilation.h
-                        let rowInside = y >= 0 && y < g.height
-                        for ox in 0..<ow {
-                            let x = ox &* g.stride.w &- g.padding.w &+ kj &* g.dilation.w
-                            body(col, rowInside && x >= 0 && x < g.width ? image &+ y &* g.width &+ x : nil)
-                            col &+= 1
-                        }
-                    }
-                }
-            }
-        }
+func forEachOutputRow(_ g: PatchGeometry, ki: Int, kj: Int, _ body: (Int, Int?, Range<Int>) -> Void) {
+    let shift = kj * g.dilation.w - g.padding.w
+    // Smallest ox with ox·s + shift ≥ 0, and one past the largest with ox·s + shift ≤ W − 1.
+    let first = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
+    let last = g.width - 1 - shift < 0 ? 0 : (g.width - 1 - shift) / g.stride.w + 1
+    let inside = min(first, g.outWidth)..<max(min(last, g.outWidth), min(first, g.outWidth))
+    for oy in 0..<g.outHeight {
+        let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
+        body(oy, y >= 0 && y < g.height ? y : nil, inside)
     }
 }

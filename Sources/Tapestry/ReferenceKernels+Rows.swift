@@ -18,7 +18,7 @@ extension Backend {
                 while i < length { s0 += row[i]; i &+= 1 }
                 out[r] = (s0 + s1) + (s2 + s3)
             case .max, .min:
-                precondition(length > 0, "max/min: cannot reduce an empty axis")
+                check(length > 0, "max/min: cannot reduce an empty axis")
                 var best = row[0]
                 for i in 1..<max(length, 1) where !best.isNaNValue {
                     let v = row[i]
@@ -31,7 +31,7 @@ extension Backend {
 
     public func argReduceRows<T: TensorElement>(max: Bool, _ x: UnsafePointer<T>, rows: Int, length: Int,
                                                 _ out: UnsafeMutablePointer<Int64>) {
-        precondition(length > 0, "argmax/argmin: cannot reduce an empty axis")
+        check(length > 0, "argmax/argmin: cannot reduce an empty axis")
         for r in 0..<rows {
             let row = x + r &* length
             var best = 0

@@ -62,7 +62,7 @@ extension Tensor {
         get { autograd != nil }
         set {
             if newValue {
-                precondition(dtype.isFloatingPoint, "requiresGrad: only floating-point tensors have gradients (this is \(dtype))")
+                check(dtype.isFloatingPoint, "requiresGrad: only floating-point tensors have gradients (this is \(dtype))")
                 if autograd == nil { autograd = AutogradInfo(node: nil) }
             } else {
                 autograd = nil
@@ -116,10 +116,10 @@ extension Tensor {
     ///   - createGraph: record the backward computation itself, for higher derivatives
     ///     (implies `retainGraph`, as in PyTorch).
     public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false, createGraph: Bool = false) {
-        precondition(autograd != nil, "backward(): this tensor does not require a gradient (no input had requiresGrad, or it was computed in noGrad)")
+        check(autograd != nil, "backward(): this tensor does not require a gradient (no input had requiresGrad, or it was computed in noGrad)")
         let seed = gradient ?? Tensor.ones(like: self)
-        precondition(gradient != nil || count == 1, "backward(): the output has shape \(shape); pass a gradient for a non-scalar output")
-        precondition(seed.shape == shape, "backward(): gradient shape \(seed.shape) differs from the output shape \(shape)")
+        check(gradient != nil || count == 1, "backward(): the output has shape \(shape); pass a gradient for a non-scalar output")
+        check(seed.shape == shape, "backward(): gradient shape \(seed.shape) differs from the output shape \(shape)")
         _ = Tape.run(roots: [(autograd!, seed)], capture: [], retainGraph: retainGraph, createGraph: createGraph, accumulateLeaves: true)
     }
 }
@@ -133,11 +133,11 @@ public func gradients(of outputs: [Tensor], wrt inputs: [Tensor], cotangents: [T
     for (i, output) in outputs.enumerated() {
         guard let info = output.autograd else { continue }
         let seed = cotangents?[i] ?? Tensor.ones(like: output)
-        precondition(seed.shape == output.shape, "gradients(of:wrt:): cotangent \(i) has shape \(seed.shape), output has \(output.shape)")
+        check(seed.shape == output.shape, "gradients(of:wrt:): cotangent \(i) has shape \(seed.shape), output has \(output.shape)")
         roots.append((info, seed))
     }
     for (i, input) in inputs.enumerated() {
-        precondition(input.autograd != nil, "gradients(of:wrt:): input \(i) does not require a gradient")
+        check(input.autograd != nil, "gradients(of:wrt:): input \(i) does not require a gradient")
     }
     let found = Tape.run(roots: roots, capture: inputs.map { $0.autograd! }, retainGraph: retainGraph,
                          createGraph: createGraph, accumulateLeaves: false)
@@ -181,11 +181,11 @@ enum Tape {
                 guard let g = pending.removeValue(forKey: ObjectIdentifier(info)) else { continue }
                 if let slot = captureIndex[ObjectIdentifier(info)] { captured[slot] = g }
                 guard let rule = node.rule else {
-                    preconditionFailure("backward(): the graph through '\(node.name)' was already freed by an earlier backward; pass retainGraph: true to the first call")
+                    fatalError("backward(): the graph through '\(node.name)' was already freed by an earlier backward; pass retainGraph: true to the first call")
                 }
                 let grads = rule(g)
                 if !retainGraph { node.rule = nil }
-                precondition(grads.count == node.inputs.count, "backward of '\(node.name)' returned \(grads.count) gradients for \(node.inputs.count) inputs")
+                check(grads.count == node.inputs.count, "backward of '\(node.name)' returned \(grads.count) gradients for \(node.inputs.count) inputs")
                 for (input, grad) in zip(node.inputs, grads) {
                     if let input, let grad { accumulate(input, grad) }
                 }

@@ -8,13 +8,13 @@
 extension Tensor {
     func patchGeometry(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int),
                        _ op: StaticString = #function) -> PatchGeometry {
-        precondition(rank == 4, "\(op): input must be [N, C, H, W], got \(shape)")
-        precondition(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0
+        check(rank == 4, "\(op): input must be [N, C, H, W], got \(shape)")
+        check(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0
                      && padding.0 >= 0 && padding.1 >= 0, "\(op): kernel, stride and dilation must be positive, padding non-negative")
         let g = PatchGeometry(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3],
                               kernel: (h: kernel.0, w: kernel.1), stride: (h: stride.0, w: stride.1),
                               padding: (h: padding.0, w: padding.1), dilation: (h: dilation.0, w: dilation.1))
-        precondition(g.outHeight > 0 && g.outWidth > 0, "\(op): a \(kernel) window does not fit input \(shape) with padding \(padding)")
+        check(g.outHeight > 0 && g.outWidth > 0, "\(op): a \(kernel) window does not fit input \(shape) with padding \(padding)")
         return g
     }
 
@@ -47,10 +47,10 @@ extension Tensor {
     /// [O, C/groups, kh, kw], optional bias [O] → [N, O, oh, ow].
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                        dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
-        precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
-        precondition(rank == 4, "conv2d: input must be [N, C, H, W], got \(shape)")
+        check(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
+        check(rank == 4, "conv2d: input must be [N, C, H, W], got \(shape)")
         let (n, c, o) = (shape[0], shape[1], weight.shape[0])
-        precondition(groups > 0 && c % groups == 0 && o % groups == 0 && weight.shape[1] == c / groups,
+        check(groups > 0 && c % groups == 0 && o % groups == 0 && weight.shape[1] == c / groups,
                      "conv2d: input channels \(c), weight \(weight.shape) and groups \(groups) do not fit together")
         let g = patchGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation)
         let patch = c / groups * g.kernel.h * g.kernel.w
@@ -59,7 +59,7 @@ extension Tensor {
         let w = weight.reshaped([groups, o / groups, patch])
         var y = w.matmul(cols).reshaped([n, o, g.outHeight, g.outWidth])
         if let bias {
-            precondition(bias.shape == [o], "conv2d: bias must be [\(o)], got \(bias.shape)")
+            check(bias.shape == [o], "conv2d: bias must be [\(o)], got \(bias.shape)")
             y = y + bias.reshaped([o, 1, 1])
         }
         return y
@@ -70,7 +70,7 @@ extension Tensor {
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                           dilation: (Int, Int) = (1, 1)) -> Tensor {
         let stride = stride ?? kernel
-        precondition(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "maxPool2d: padding must be at most half the kernel")
+        check(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "maxPool2d: padding must be at most half the kernel")
         let g = patchGeometry(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
         let source = padded([(padding.0, padding.0), (padding.1, padding.1)], value: -.infinity)
         let windows = source.unfold(kernel: kernel, stride: stride, dilation: dilation)

@@ -21,14 +21,14 @@ extension Tensor {
 
     /// start, start + step, … up to (not including) `end`.
     public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
-        precondition(step != 0, "arange: step must not be zero")
+        check(step != 0, "arange: step must not be zero")
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         return Tensor((0..<n).map { start + Double($0) * step }, shape: [n], dtype: dtype)
     }
 
     /// `count` evenly spaced values from `start` to `end` inclusive.
     public static func linspace(_ start: Double, _ end: Double, count: Int, dtype: DType = .float32) -> Tensor {
-        precondition(count >= 0, "linspace: count must not be negative")
+        check(count >= 0, "linspace: count must not be negative")
         let step = count > 1 ? (end - start) / Double(count - 1) : 0
         // Fill from both ends, as PyTorch does, so the last value is exactly `end`.
         let values = (0..<count).map { i in i < count / 2 ? start + step * Double(i) : end - step * Double(count - 1 - i) }

@@ -85,9 +85,9 @@ extension Tensor {
     // MARK: Binary functions
 
     func binary(_ op: BinaryOp, _ other: Tensor) -> Tensor {
-        precondition(dtype == other.dtype, "\(op): dtypes differ (\(dtype) and \(other.dtype)); cast one first")
+        check(dtype == other.dtype, "\(op): dtypes differ (\(dtype) and \(other.dtype)); cast one first")
         guard let outShape = shape == other.shape ? shape : broadcastShapes([shape, other.shape]) else {
-            preconditionFailure("\(op): shapes \(shape) and \(other.shape) do not broadcast")
+            fatalError("\(op): shapes \(shape) and \(other.shape) do not broadcast")
         }
         struct Map: ElementKernel {
             let op: BinaryOp, a: Tensor, b: Tensor, out: Tensor
@@ -167,10 +167,10 @@ extension Tensor {
 
     /// `a` where `condition` is true, else `b` (all three broadcast together).
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
-        precondition(condition.dtype == .bool, "where: condition must be a bool mask, got \(condition.dtype)")
-        precondition(a.dtype == b.dtype, "where: branches differ in dtype (\(a.dtype), \(b.dtype))")
+        check(condition.dtype == .bool, "where: condition must be a bool mask, got \(condition.dtype)")
+        check(a.dtype == b.dtype, "where: branches differ in dtype (\(a.dtype), \(b.dtype))")
         guard let outShape = broadcastShapes([condition.shape, a.shape, b.shape]) else {
-            preconditionFailure("where: shapes \(condition.shape), \(a.shape), \(b.shape) do not broadcast")
+            fatalError("where: shapes \(condition.shape), \(a.shape), \(b.shape) do not broadcast")
         }
         struct Select: ElementKernel {
             let condition: Tensor, a: Tensor, b: Tensor, out: Tensor
@@ -211,9 +211,9 @@ extension Tensor {
 
 extension Tensor {
     func compare(_ op: CompareOp, _ other: Tensor) -> Tensor {
-        precondition(dtype == other.dtype, "comparison: dtypes differ (\(dtype) and \(other.dtype))")
+        check(dtype == other.dtype, "comparison: dtypes differ (\(dtype) and \(other.dtype))")
         guard let outShape = broadcastShapes([shape, other.shape]) else {
-            preconditionFailure("comparison: shapes \(shape) and \(other.shape) do not broadcast")
+            fatalError("comparison: shapes \(shape) and \(other.shape) do not broadcast")
         }
         struct Compare: ElementKernel {
             let op: CompareOp, a: Tensor, b: Tensor, out: Tensor
@@ -242,17 +242,17 @@ extension Tensor {
 
     /// Element-wise AND of two bool masks.
     public func logicalAnd(_ other: Tensor) -> Tensor {
-        precondition(dtype == .bool && other.dtype == .bool, "logicalAnd: needs bool masks")
+        check(dtype == .bool && other.dtype == .bool, "logicalAnd: needs bool masks")
         return binary(.mul, other)
     }
     /// Element-wise OR of two bool masks.
     public func logicalOr(_ other: Tensor) -> Tensor {
-        precondition(dtype == .bool && other.dtype == .bool, "logicalOr: needs bool masks")
+        check(dtype == .bool && other.dtype == .bool, "logicalOr: needs bool masks")
         return binary(.add, other)
     }
     /// Element-wise NOT of a bool mask.
     public func logicalNot() -> Tensor {
-        precondition(dtype == .bool, "logicalNot: needs a bool mask")
+        check(dtype == .bool, "logicalNot: needs a bool mask")
         return compare(.equal, Tensor(scalar: 0, dtype: .bool))
     }
 }

@@ -10,13 +10,13 @@ extension Tensor {
     /// out[..., j, ...] = self[..., index[..., j, ...], ...] along `axis` (`torch.gather`).
     /// `index` (Int64) has this tensor's rank; its sizes on other axes may be smaller.
     public func gather(axis: Int, index: Tensor) -> Tensor {
-        precondition(index.dtype == .int64, "gather: index must be int64, got \(index.dtype)")
-        precondition(index.rank == rank, "gather: index rank \(index.rank) differs from input rank \(rank)")
+        check(index.dtype == .int64, "gather: index must be int64, got \(index.dtype)")
+        check(index.rank == rank, "gather: index rank \(index.rank) differs from input rank \(rank)")
         let a = normalizeAxis(axis, rank: rank)
         var sizes = index.shape
         sizes[a] = shape[a]
         for i in 0..<rank where i != a {
-            precondition(index.shape[i] <= shape[i], "gather: index shape \(index.shape) exceeds input shape \(shape) on axis \(i)")
+            check(index.shape[i] <= shape[i], "gather: index shape \(index.shape) exceeds input shape \(shape) on axis \(i)")
         }
         let source = region(starts: Array(repeating: 0, count: rank), steps: Array(repeating: 1, count: rank), sizes: sizes)
         let x = source.detached().contiguous(), idx = index.contiguous()
@@ -39,12 +39,12 @@ extension Tensor {
     /// self plus `source` added at positions `index` along `axis` (`torch.scatter_add`).
     /// `index` and `source` have the same shape, equal to self's except along `axis`.
     public func scatterAdd(axis: Int, index: Tensor, source: Tensor) -> Tensor {
-        precondition(index.dtype == .int64, "scatterAdd: index must be int64, got \(index.dtype)")
-        precondition(index.shape == source.shape, "scatterAdd: index shape \(index.shape) differs from source shape \(source.shape)")
-        precondition(source.dtype == dtype, "scatterAdd: source is \(source.dtype), self is \(dtype)")
+        check(index.dtype == .int64, "scatterAdd: index must be int64, got \(index.dtype)")
+        check(index.shape == source.shape, "scatterAdd: index shape \(index.shape) differs from source shape \(source.shape)")
+        check(source.dtype == dtype, "scatterAdd: source is \(source.dtype), self is \(dtype)")
         let a = normalizeAxis(axis, rank: rank)
         for i in 0..<rank where i != a {
-            precondition(index.shape[i] == shape[i], "scatterAdd: index shape \(index.shape) and self shape \(shape) differ on axis \(i)")
+            check(index.shape[i] == shape[i], "scatterAdd: index shape \(index.shape) and self shape \(shape) differ on axis \(i)")
         }
         let out = detached().contiguous().copied()
         let idx = index.contiguous(), src = source.detached().contiguous()
@@ -69,7 +69,7 @@ extension Tensor {
 
     /// The entries at `index` (a 1-D Int64 tensor) along `axis` (`torch.index_select`).
     public func indexSelect(axis: Int, index: Tensor) -> Tensor {
-        precondition(index.rank == 1 && index.dtype == .int64, "indexSelect: index must be a 1-D int64 tensor")
+        check(index.rank == 1 && index.dtype == .int64, "indexSelect: index must be a 1-D int64 tensor")
         let a = normalizeAxis(axis, rank: rank)
         var outShape = shape
         outShape[a] = index.count
@@ -80,15 +80,15 @@ extension Tensor {
 
     /// Joins tensors of equal shape (except along `axis`) end to end along `axis`.
     public static func concat(_ tensors: [Tensor], axis: Int) -> Tensor {
-        precondition(!tensors.isEmpty, "concat: no tensors")
+        check(!tensors.isEmpty, "concat: no tensors")
         let first = tensors[0]
         let a = normalizeAxis(axis, rank: first.rank)
         var outShape = first.shape
         outShape[a] = 0
         for t in tensors {
-            precondition(t.rank == first.rank && t.dtype == first.dtype, "concat: all tensors need rank \(first.rank) and dtype \(first.dtype)")
+            check(t.rank == first.rank && t.dtype == first.dtype, "concat: all tensors need rank \(first.rank) and dtype \(first.dtype)")
             for i in 0..<t.rank where i != a {
-                precondition(t.shape[i] == first.shape[i], "concat: shapes \(first.shape) and \(t.shape) differ off axis \(a)")
+                check(t.shape[i] == first.shape[i], "concat: shapes \(first.shape) and \(t.shape) differ off axis \(a)")
             }
             outShape[a] += t.shape[a]
         }
@@ -115,7 +115,7 @@ extension Tensor {
     /// Splits along `axis` into pieces of the given sizes (views).
     public func split(sizes: [Int], axis: Int) -> [Tensor] {
         let a = normalizeAxis(axis, rank: rank)
-        precondition(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a])")
+        check(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a])")
         var start = 0
         return sizes.map { size in
             defer { start += size }
@@ -126,8 +126,8 @@ extension Tensor {
     /// Pads with `value`: `widths[i]` = (before, after) for the last `widths.count` axes,
     /// first entry for the first of those axes.
     public func padded(_ widths: [(before: Int, after: Int)], value: Double = 0) -> Tensor {
-        precondition(widths.count <= rank, "pad: \(widths.count) axes of padding for rank \(rank)")
-        precondition(widths.allSatisfy { $0.before >= 0 && $0.after >= 0 }, "pad: widths must not be negative")
+        check(widths.count <= rank, "pad: \(widths.count) axes of padding for rank \(rank)")
+        check(widths.allSatisfy { $0.before >= 0 && $0.after >= 0 }, "pad: widths must not be negative")
         let lead = rank - widths.count
         var outShape = shape, starts = Array(repeating: 0, count: rank)
         for (i, w) in widths.enumerated() {
@@ -161,7 +161,7 @@ extension Tensor {
     /// The `k` largest (or smallest) entries along `axis`, sorted, with their indices.
     public func topk(_ k: Int, axis: Int = -1, largest: Bool = true) -> (values: Tensor, indices: Tensor) {
         let a = normalizeAxis(axis, rank: rank)
-        precondition(k >= 0 && k <= shape[a], "topk: k = \(k) out of range for an axis of size \(shape[a])")
+        check(k >= 0 && k <= shape[a], "topk: k = \(k) out of range for an axis of size \(shape[a])")
         let indices = argsort(axis: a, descending: largest).slice(axis: a, start: 0, end: k).contiguous()
         return (gather(axis: a, index: indices), indices)
     }

@@ -9,10 +9,10 @@
 extension Tensor {
     /// X with A·X = B for A [..., n, n] and B [..., n, k].
     public static func solve(_ a: Tensor, _ b: Tensor) throws(LinearAlgebraError) -> Tensor {
-        precondition(a.rank >= 2 && a.shape[a.rank - 1] == a.shape[a.rank - 2], "solve: A must be [..., n, n], got \(a.shape)")
-        precondition(b.rank == a.rank && b.shape[b.rank - 2] == a.shape[a.rank - 1] && Array(b.shape.dropLast(2)) == Array(a.shape.dropLast(2)),
+        check(a.rank >= 2 && a.shape[a.rank - 1] == a.shape[a.rank - 2], "solve: A must be [..., n, n], got \(a.shape)")
+        check(b.rank == a.rank && b.shape[b.rank - 2] == a.shape[a.rank - 1] && Array(b.shape.dropLast(2)) == Array(a.shape.dropLast(2)),
                      "solve: B must be [..., n, k] matching A \(a.shape), got \(b.shape)")
-        precondition(a.dtype == b.dtype, "solve: dtypes differ (\(a.dtype), \(b.dtype))")
+        check(a.dtype == b.dtype, "solve: dtypes differ (\(a.dtype), \(b.dtype))")
         let n = a.shape[a.rank - 1], k = b.shape[b.rank - 1]
         let factors = a.detached().copied(), x = b.detached().copied()
         let batches = a.count / Swift.max(n * n, 1)
@@ -39,7 +39,7 @@ extension Tensor {
 
     /// The inverse of a square matrix (or batch of them).
     public func inverse() throws(LinearAlgebraError) -> Tensor {
-        precondition(rank >= 2 && shape[rank - 1] == shape[rank - 2], "inverse: needs [..., n, n], got \(shape)")
+        check(rank >= 2 && shape[rank - 1] == shape[rank - 2], "inverse: needs [..., n, n], got \(shape)")
         let n = shape[rank - 1]
         let identity = Tensor.eye(n, dtype: dtype).expanded(to: shape).contiguous()
         let y = try Tensor.solve(detached(), identity)
@@ -52,7 +52,7 @@ extension Tensor {
     /// The lower-triangular Cholesky factor L of a symmetric positive-definite matrix,
     /// A = L·Lᵀ. Only the lower triangle of A is read.
     public func cholesky() throws(LinearAlgebraError) -> Tensor {
-        precondition(rank >= 2 && shape[rank - 1] == shape[rank - 2], "cholesky: needs [..., n, n], got \(shape)")
+        check(rank >= 2 && shape[rank - 1] == shape[rank - 2], "cholesky: needs [..., n, n], got \(shape)")
         let n = shape[rank - 1]
         let l = detached().copied()
         let batches = count / Swift.max(n * n, 1)

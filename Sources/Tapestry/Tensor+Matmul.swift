@@ -6,7 +6,7 @@
 extension Tensor {
     /// The matrix product of `self` and `other` (like `torch.matmul`).
     public func matmul(_ other: Tensor) -> Tensor {
-        precondition(rank >= 1 && other.rank >= 1, "matmul: operands must have at least one axis (\(shape), \(other.shape))")
+        check(rank >= 1 && other.rank >= 1, "matmul: operands must have at least one axis (\(shape), \(other.shape))")
         let a = rank == 1 ? unsqueezed(axis: 0) : self
         let b = other.rank == 1 ? other.unsqueezed(axis: 1) : other
         let c = Tensor.batchedMatmul(a, b)
@@ -19,11 +19,11 @@ extension Tensor {
 
     /// [..., m, k] · [..., k, n] → [..., m, n] with broadcast batch axes.
     static func batchedMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
-        precondition(a.dtype == b.dtype, "matmul: dtypes differ (\(a.dtype), \(b.dtype))")
+        check(a.dtype == b.dtype, "matmul: dtypes differ (\(a.dtype), \(b.dtype))")
         let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
-        precondition(b.shape[b.rank - 2] == k, "matmul: inner sizes differ: \(a.shape) · \(b.shape)")
+        check(b.shape[b.rank - 2] == k, "matmul: inner sizes differ: \(a.shape) · \(b.shape)")
         guard let batch = broadcastShapes([Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))]) else {
-            preconditionFailure("matmul: batch axes of \(a.shape) and \(b.shape) do not broadcast")
+            fatalError("matmul: batch axes of \(a.shape) and \(b.shape) do not broadcast")
         }
         let out = Tensor(uninitializedShape: batch + [m, n], dtype: a.dtype)
         let ma = a.detached().matrixOperand(), mb = b.detached().matrixOperand()

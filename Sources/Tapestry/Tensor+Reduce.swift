@@ -118,7 +118,7 @@ extension Tensor {
     public func summed(toShape target: [Int]) -> Tensor {
         if shape == target { return self }
         let pad = rank - target.count
-        precondition(pad >= 0, "summed(toShape:): cannot reduce \(shape) to \(target)")
+        check(pad >= 0, "summed(toShape:): cannot reduce \(shape) to \(target)")
         var axes = Array(0..<pad)
         for (i, size) in target.enumerated() where size == 1 && shape[pad + i] != 1 { axes.append(pad + i) }
         return sum(axes: axes, keepDim: true).reshaped(target)

@@ -8,7 +8,7 @@ extension Tensor {
     /// Adaptive average pooling (`F.adaptive_avg_pool2d`): output cell i averages input
     /// rows ⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉ (and likewise for columns). Computed as Pₕ · x · Pᵥᵀ.
     public func adaptiveAvgPool2d(outputSize: (Int, Int)) -> Tensor {
-        precondition(rank >= 2, "adaptiveAvgPool2d: needs [.., H, W], got \(shape)")
+        check(rank >= 2, "adaptiveAvgPool2d: needs [.., H, W], got \(shape)")
         let (h, w) = (shape[rank - 2], shape[rank - 1])
         func pooling(_ input: Int, _ output: Int) -> Tensor {
             var m = [Double](repeating: 0, count: output * input)
@@ -24,7 +24,7 @@ extension Tensor {
     /// Nearest-neighbour resize of the last two axes (`F.interpolate(mode='nearest')`):
     /// source index = Swift.min(⌊dst · in/out⌋, in − 1), with in/out as a float scale.
     public func interpolateNearest(size: (Int, Int)) -> Tensor {
-        precondition(rank >= 2, "interpolateNearest: needs [.., H, W], got \(shape)")
+        check(rank >= 2, "interpolateNearest: needs [.., H, W], got \(shape)")
         func sourceIndex(_ input: Int, _ output: Int) -> Tensor {
             let scale = Float(input) / Float(output)
             return Tensor((0..<output).map { Int64(Swift.min(Int((Float($0) * scale).rounded(.down)), input - 1)) })
@@ -37,7 +37,7 @@ extension Tensor {
     /// align_corners=False)`): source = Swift.max((dst + ½)·in/out − ½, 0), blending the two
     /// nearest rows/columns. Computed as Lₕ · x · Lᵥᵀ.
     public func interpolateBilinear(size: (Int, Int)) -> Tensor {
-        precondition(rank >= 2, "interpolateBilinear: needs [.., H, W], got \(shape)")
+        check(rank >= 2, "interpolateBilinear: needs [.., H, W], got \(shape)")
         func blend(_ input: Int, _ output: Int) -> Tensor {
             var m = [Double](repeating: 0, count: output * input)
             let scale = Double(input) / Double(output)
@@ -59,8 +59,8 @@ extension Tensor {
     /// Pixel coordinates: ix = ((x + 1)·W − 1)/2, iy = ((y + 1)·H − 1)/2; corners outside
     /// the image contribute 0. Gradients reach both the input and the grid.
     public func gridSample(_ grid: Tensor) -> Tensor {
-        precondition(rank == 4, "gridSample: input must be [N, C, H, W], got \(shape)")
-        precondition(grid.rank == 4 && grid.shape[3] == 2 && grid.shape[0] == shape[0],
+        check(rank == 4, "gridSample: input must be [N, C, H, W], got \(shape)")
+        check(grid.rank == 4 && grid.shape[3] == 2 && grid.shape[0] == shape[0],
                      "gridSample: grid must be [N, Ho, Wo, 2] with N = \(shape[0]), got \(grid.shape)")
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (ho, wo) = (grid.shape[1], grid.shape[2])

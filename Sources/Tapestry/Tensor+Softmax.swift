@@ -17,7 +17,7 @@ extension Tensor {
     /// Layer normalization over the last `normalizedAxes` axes (Ba, Kiros & Hinton, 2016):
     /// y = (x − μ) / √(σ² + ε) · weight + bias, with the biased variance σ².
     public func layerNorm(normalizedAxes: Int = 1, weight: Tensor? = nil, bias: Tensor? = nil, eps: Double = 1e-5) -> Tensor {
-        precondition(normalizedAxes >= 1 && normalizedAxes <= rank, "layerNorm: cannot normalize \(normalizedAxes) axes of shape \(shape)")
+        check(normalizedAxes >= 1 && normalizedAxes <= rank, "layerNorm: cannot normalize \(normalizedAxes) axes of shape \(shape)")
         let axes = Array((rank - normalizedAxes)..<rank)
         let centered = self - mean(axes: axes, keepDim: true)
         var y = centered * ((centered * centered).mean(axes: axes, keepDim: true) + eps).rsqrt()

@@ -21,10 +21,10 @@ extension Tensor {
         var target = newShape
         if let unknown = newShape.firstIndex(of: -1) {
             let known = newShape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
-            precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(newShape) for \(count) elements")
+            check(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(newShape) for \(count) elements")
             target[unknown] = count / known
         }
-        precondition(target.allSatisfy { $0 >= 0 } && elementCount(target) == count,
+        check(target.allSatisfy { $0 >= 0 } && elementCount(target) == count,
                      "reshape: shape \(newShape) does not hold \(count) elements (shape \(shape))")
         if target == shape { return self }
         let source = contiguous()
@@ -43,7 +43,7 @@ extension Tensor {
     /// Reorders the axes: output axis i is input axis `axes[i]`.
     public func permuted(_ axes: [Int]) -> Tensor {
         let axes = axes.map { normalizeAxis($0, rank: rank) }
-        precondition(axes.count == rank && Set(axes).count == rank, "permute: \(axes) is not a permutation of \(rank) axes")
+        check(axes.count == rank && Set(axes).count == rank, "permute: \(axes) is not a permutation of \(rank) axes")
         var inverse = [Int](repeating: 0, count: rank)
         for (i, a) in axes.enumerated() { inverse[a] = i }
         return view(shape: axes.map { shape[$0] }, strides: axes.map { strides[$0] }, offset: offset)
@@ -59,7 +59,7 @@ extension Tensor {
 
     /// Swaps the last two axes (the matrix transpose).
     public func transposed() -> Tensor {
-        precondition(rank >= 2, "transposed(): needs at least 2 axes, shape is \(shape)")
+        check(rank >= 2, "transposed(): needs at least 2 axes, shape is \(shape)")
         return transposed(-2, -1)
     }
 
@@ -78,15 +78,15 @@ extension Tensor {
     public func select(axis: Int, index: Int) -> Tensor {
         let a = normalizeAxis(axis, rank: rank)
         let i = index < 0 ? index + shape[a] : index
-        precondition(i >= 0 && i < shape[a], "select: index \(index) out of range for axis \(a) of size \(shape[a])")
+        check(i >= 0 && i < shape[a], "select: index \(index) out of range for axis \(a) of size \(shape[a])")
         return slice(axis: a, start: i, end: i + 1).squeezed(axis: a)
     }
 
     /// A strided box: along each axis, `sizes[i]` elements from `starts[i]` every `steps[i]`.
     func region(starts: [Int], steps: [Int], sizes: [Int]) -> Tensor {
-        precondition(steps.allSatisfy { $0 > 0 }, "slice: step must be positive")
+        check(steps.allSatisfy { $0 > 0 }, "slice: step must be positive")
         for i in 0..<rank {
-            precondition(sizes[i] == 0 || (starts[i] >= 0 && starts[i] + (sizes[i] - 1) * steps[i] < shape[i]),
+            check(sizes[i] == 0 || (starts[i] >= 0 && starts[i] + (sizes[i] - 1) * steps[i] < shape[i]),
                          "slice: region out of range on axis \(i) of shape \(shape)")
         }
         if starts.allSatisfy({ $0 == 0 }) && steps.allSatisfy({ $0 == 1 }) && sizes == shape { return self }
@@ -112,7 +112,7 @@ extension Tensor {
     /// Writes `source` (same shape) into this tensor's elements, in place, bypassing the
     /// tape. Only for freshly created outputs.
     func assign(from source: Tensor) {
-        precondition(source.shape == shape && source.dtype == dtype, "assign: \(source.shape) \(source.dtype) into \(shape) \(dtype)")
+        check(source.shape == shape && source.dtype == dtype, "assign: \(source.shape) \(source.dtype) into \(shape) \(dtype)")
         struct Copy: ElementKernel {
             let source: Tensor, target: Tensor
             func run<T: TensorElement>(_: T.Type) {
@@ -125,7 +125,7 @@ extension Tensor {
     /// Repeats size-1 axes (and adds leading ones) to reach `newShape`, without copying.
     public func expanded(to newShape: [Int]) -> Tensor {
         if newShape == shape { return self }
-        precondition(newShape.count >= rank && broadcastShapes([shape, newShape]) == newShape,
+        check(newShape.count >= rank && broadcastShapes([shape, newShape]) == newShape,
                      "expand: cannot expand shape \(shape) to \(newShape)")
         let original = shape
         return view(shape: newShape, strides: broadcastStrides(shape: shape, strides: strides, to: newShape), offset: offset)
@@ -148,7 +148,7 @@ extension Tensor {
     /// Inserts a size-1 axis at `axis` (which may be `rank`).
     public func unsqueezed(axis: Int) -> Tensor {
         let a = axis < 0 ? axis + rank + 1 : axis
-        precondition(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for rank \(rank)")
+        check(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for rank \(rank)")
         var newShape = shape, newStrides = strides
         newShape.insert(1, at: a)
         newStrides.insert(a < rank ? strides[a] * shape[a] : 1, at: a)

@@ -27,7 +27,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A new contiguous tensor with uninitialised elements.
     init(uninitializedShape shape: [Int], dtype: DType) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative size in shape \(shape)")
+        check(shape.allSatisfy { $0 >= 0 }, "Tensor: negative size in shape \(shape)")
         let count = elementCount(shape)
         self.init(storage: Storage(byteCount: count &* dtype.byteSize), shape: shape,
                   strides: contiguousStrides(shape), offset: 0, dtype: dtype)
@@ -35,7 +35,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor holding `values` in row-major order with the given shape.
     public init<T: TensorElement>(_ values: [T], shape: [Int]) {
-        precondition(elementCount(shape) == values.count,
+        check(elementCount(shape) == values.count,
                      "Tensor: \(values.count) values do not fill shape \(shape)")
         self.init(uninitializedShape: shape, dtype: T.dtype)
         let dst = storage.pointer(T.self)
@@ -68,7 +68,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// Typed pointer to element [0, 0, ...].
     func pointer<T>(_ type: T.Type) -> UnsafeMutablePointer<T> {
-        precondition(MemoryLayout<T>.stride == dtype.byteSize, "Tensor: reading \(dtype) as \(T.self)")
+        check(MemoryLayout<T>.stride == dtype.byteSize, "Tensor: reading \(dtype) as \(T.self)")
         return storage.pointer(T.self, offset: offset)
     }
 
@@ -76,7 +76,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// All elements in row-major order. The dtype must match `T` exactly.
     public func scalars<T: TensorElement>(as type: T.Type = T.self) -> [T] {
-        precondition(T.dtype == dtype, "scalars(as:): tensor is \(dtype), asked for \(T.dtype)")
+        check(T.dtype == dtype, "scalars(as:): tensor is \(dtype), asked for \(T.dtype)")
         let source = contiguous()
         return Array(UnsafeBufferPointer(start: source.pointer(T.self), count: source.count))
     }
@@ -95,7 +95,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// The single element of a one-element tensor, as Double.
     public func item() -> Double {
-        precondition(count == 1, "item(): tensor of shape \(shape) has \(count) elements, not 1")
+        check(count == 1, "item(): tensor of shape \(shape) has \(count) elements, not 1")
         return doubles()[0]
     }
 }

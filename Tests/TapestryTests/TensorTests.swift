@@ -151,3 +151,31 @@ import Testing
 }
 
 import Foundation
+
+@Suite struct BufferReuse {
+    @Test func largeBuffersAreReusedWithinTheLimit() {
+        let pool = BufferPool(limit: 1 << 20)
+        let size = BufferPool.minimumPooledBytes
+        let a = pool.allocate(byteCount: size)
+        pool.release(a, byteCount: size)
+        #expect(pool.cachedBytes == size)
+        let b = pool.allocate(byteCount: size - 100)   // same page-rounded bucket
+        #expect(a == b, "a freed buffer of the same bucket is handed out again")
+        #expect(pool.cachedBytes == 0)
+        // Beyond the limit, buffers go back to the system instead of the cache.
+        let big = pool.allocate(byteCount: 2 << 20)
+        pool.release(big, byteCount: 2 << 20)
+        #expect(pool.cachedBytes == 0)
+        pool.release(b, byteCount: size)
+        pool.empty()
+        #expect(pool.cachedBytes == 0)
+    }
+
+    @Test func reusedBuffersCarryNoStaleValuesIntoZeros() {
+        let filled = Tensor.full([1 << 17], value: 7)    // 512 KiB: pooled
+        let storage = filled.storage
+        _ = storage
+        let zeros = Tensor.zeros([1 << 17])
+        #expect(zeros.sum().item() == 0)
+    }
+}
