@@ -173,7 +173,7 @@ import Foundation
 
     @Test func reusedBuffersCarryNoStaleValuesIntoZeros() {
         for _ in 0..<3 {
-            #expect(Tensor.full([1 << 17], value: 7).sum().item() == 7 << 17)   // 512 KiB: pooled, then freed
+            #expect(Tensor.full([1 << 17], value: 7).sum().item() == Double(7 << 17))   // 512 KiB: pooled, then freed
             #expect(Tensor.zeros([1 << 17]).sum().item() == 0)
         }
     }
