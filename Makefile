@@ -15,6 +15,8 @@ ZOO          := .build/release/zoo
 ifneq ($(shell grep -q avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
 export OPENBLAS_CORETYPE := SkylakeX
 endif
+# Idle OpenBLAS threads stop spinning at once, so they never compete with Tapestry's own.
+export OPENBLAS_THREAD_TIMEOUT ?= 4
 
 .PHONY: demo test deps zoo bench clean
 

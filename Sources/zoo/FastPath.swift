@@ -1,23 +1,30 @@
 import Foundation
 
-/// Makes the OpenBLAS build use the kernels this CPU can run best, without the user
-/// knowing about OpenBLAS's environment variables.
+/// Makes the OpenBLAS build fast without the user knowing about OpenBLAS's environment
+/// variables, which OpenBLAS reads when the library loads (before `main`), so the only
+/// remedy is to start again: `zoo` re-executes itself once with
 ///
-/// Some machines pin `OPENBLAS_CORETYPE=Haswell` in their environment, which holds
-/// OpenBLAS to AVX2 kernels (about half the speed on an AVX-512 CPU). OpenBLAS reads the
-/// variable when the library loads, before `main`, so the only remedy is to start again:
-/// when the CPU has AVX-512 and the variable says Haswell, `zoo` re-executes itself once
-/// with `OPENBLAS_CORETYPE=SkylakeX`. Set `TAPESTRY_KEEP_OPENBLAS_CORETYPE=1` to opt out.
+/// - `OPENBLAS_CORETYPE=SkylakeX` when the CPU has AVX-512 but the environment pins the
+///   Haswell (AVX2) kernels, which run at about half the speed;
+/// - `OPENBLAS_THREAD_TIMEOUT=4` when unset: OpenBLAS's idle threads otherwise spin for
+///   a long while after each call and halve the speed of Tapestry's own threaded kernels
+///   (im2col, the Swift gemm) that run right after it.
+///
+/// Set `TAPESTRY_KEEP_OPENBLAS_ENV=1` to leave the environment alone.
 enum FastPath {
     static func ensureOpenBLASKernelsMatchTheCPU() {
         #if OpenBLAS
         let environment = ProcessInfo.processInfo.environment
-        guard environment["OPENBLAS_CORETYPE"]?.lowercased() == "haswell",
-              environment["TAPESTRY_KEEP_OPENBLAS_CORETYPE"] == nil,
-              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              cpuinfo.contains(" avx512f") else { return }
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
-        setenv("TAPESTRY_KEEP_OPENBLAS_CORETYPE", "1", 1)   // never loop
+        guard environment["TAPESTRY_KEEP_OPENBLAS_ENV"] == nil else { return }
+        var changes: [(String, String)] = []
+        if environment["OPENBLAS_CORETYPE"]?.lowercased() == "haswell",
+           let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8), cpuinfo.contains(" avx512f") {
+            changes.append(("OPENBLAS_CORETYPE", "SkylakeX"))
+        }
+        if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { changes.append(("OPENBLAS_THREAD_TIMEOUT", "4")) }
+        guard !changes.isEmpty else { return }
+        for (name, value) in changes { setenv(name, value, 1) }
+        setenv("TAPESTRY_KEEP_OPENBLAS_ENV", "1", 1)   // never loop
         let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", arguments)
         // execv only returns on failure: carry on with the kernels we have.
