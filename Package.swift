@@ -12,6 +12,7 @@ let package = Package(
     name: "Tapestry",
     products: [
         .library(name: "Tapestry", targets: ["Tapestry"]),
+        .library(name: "TapestryNN", targets: ["TapestryNN"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
     traits: [
@@ -28,10 +29,12 @@ let package = Package(
         .target(
             name: "Tapestry",
             dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
+        .target(name: "TapestryNN", dependencies: ["Tapestry"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["Tapestry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tapestry", "TapestryNN", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
+        .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
 
         // Tutorials: each is a markdown walk-through with a small program that CI runs.
         .executableTarget(name: "Tutorial01TapeAndGradcheck", dependencies: ["Tapestry"],

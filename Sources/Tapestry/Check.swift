@@ -4,7 +4,7 @@
 /// `precondition` messages under -O), so a user who passes a wrong shape learns which
 /// operation complained and why.
 @inline(__always)
-func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+package func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
            file: StaticString = #fileID, line: UInt = #line) {
     if !condition() { fatalError(message(), file: file, line: line) }
 }

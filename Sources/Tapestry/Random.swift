@@ -31,19 +31,22 @@ public struct RandomGenerator: Sendable, Equatable, Codable {
     /// A uniform Double in [0, 1) with 53 random bits.
     public mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1p-53 }
 
-    /// `count` uniform values in [0, 1).
-    mutating func uniforms(_ count: Int) -> [Double] {
+    /// Fills `out` with `count` uniform values in [low, high), consuming `count` draws.
+    mutating func fillUniform<T: FloatElement>(_ out: UnsafeMutablePointer<T>, count: Int, low: Double, high: Double) {
         let start = counter
         counter &+= UInt64(count)
-        return (0..<UInt64(count)).map { Double(Self.mix(seed, start &+ $0) >> 11) * 0x1p-53 }
+        let scale = (high - low) * 0x1p-53
+        for i in 0..<count { out[i] = T(low + Double(Self.mix(seed, start &+ UInt64(i)) >> 11) * scale) }
     }
 
-    /// `count` standard normal values (Box–Muller, two uniforms each).
-    mutating func normals(_ count: Int) -> [Double] {
-        let u = uniforms(2 * count)
-        return (0..<count).map { i in
-            let u1 = 1 - u[2 * i]  // in (0, 1], so the log is finite
-            return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u[2 * i + 1])
+    /// Fills `out` with `count` normal values (Box–Muller, two draws each).
+    mutating func fillNormal<T: FloatElement>(_ out: UnsafeMutablePointer<T>, count: Int, mean: Double, std: Double) {
+        let start = counter
+        counter &+= UInt64(2 * count)
+        for i in 0..<count {
+            let u1 = 1 - Double(Self.mix(seed, start &+ UInt64(2 * i)) >> 11) * 0x1p-53  // in (0, 1]: finite log
+            let u2 = Double(Self.mix(seed, start &+ UInt64(2 * i + 1)) >> 11) * 0x1p-53
+            out[i] = T(mean + std * (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
         }
     }
 
@@ -57,3 +60,26 @@ public struct RandomGenerator: Sendable, Equatable, Codable {
 import Foundation
 @inline(__always) private func _log(_ x: Double) -> Double { Foundation.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Foundation.cos(x) }
+
+import Synchronization
+
+/// The process-wide generator that layers draw their initial weights and dropout masks
+/// from when no generator is passed (like PyTorch's global RNG). `manualSeed` makes every
+/// run that follows reproducible.
+public enum DefaultRandom {
+    private static let generator = Mutex(RandomGenerator(seed: 0))
+
+    /// Restarts the default generator from `seed`.
+    public static func manualSeed(_ seed: UInt64) { generator.withLock { $0 = RandomGenerator(seed: seed) } }
+
+    /// The current state, to store in a checkpoint.
+    public static var state: RandomGenerator {
+        get { generator.withLock { $0 } }
+        set { generator.withLock { $0 = newValue } }
+    }
+
+    /// Runs `body` with exclusive access to the default generator.
+    public static func draw<R: Sendable>(_ body: (inout RandomGenerator) -> R) -> R {
+        generator.withLock { g in body(&g) }
+    }
+}

@@ -43,17 +43,27 @@ extension Tensor {
         return Tensor(values, shape: [n, columns], dtype: dtype)
     }
 
-    /// Uniform values in [low, high) from `generator`.
+    /// Uniform values in [low, high) from `generator` (floating-point dtypes).
     public static func uniform(_ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32,
                                generator: inout RandomGenerator) -> Tensor {
-        let u = generator.uniforms(elementCount(shape))
-        return Tensor(u.map { low + (high - low) * $0 }, shape: shape, dtype: dtype)
+        let t = Tensor(uninitializedShape: shape, dtype: dtype)
+        switch dtype {
+        case .float32: generator.fillUniform(t.pointer(Float.self), count: t.count, low: low, high: high)
+        case .float64: generator.fillUniform(t.pointer(Double.self), count: t.count, low: low, high: high)
+        default: fatalError("uniform: \(dtype) is not a floating-point dtype")
+        }
+        return t
     }
 
     /// Normal values with the given mean and standard deviation from `generator`.
     public static func normal(_ shape: [Int], mean: Double = 0, std: Double = 1, dtype: DType = .float32,
                               generator: inout RandomGenerator) -> Tensor {
-        let z = generator.normals(elementCount(shape))
-        return Tensor(z.map { mean + std * $0 }, shape: shape, dtype: dtype)
+        let t = Tensor(uninitializedShape: shape, dtype: dtype)
+        switch dtype {
+        case .float32: generator.fillNormal(t.pointer(Float.self), count: t.count, mean: mean, std: std)
+        case .float64: generator.fillNormal(t.pointer(Double.self), count: t.count, mean: mean, std: std)
+        default: fatalError("normal: \(dtype) is not a floating-point dtype")
+        }
+        return t
     }
 }

@@ -1,0 +1,71 @@
+import Tapestry
+
+/// Batch normalization over (N, H, W) per channel (Ioffe & Szegedy, 2015; `nn.BatchNorm2d`):
+/// y = (x − μ)/√(σ² + ε)·weight + bias. Training mode uses the batch mean and biased
+/// variance and updates running_mean ← (1 − m)·running_mean + m·μ and
+/// running_var ← (1 − m)·running_var + m·σ²·n/(n − 1); evaluation mode uses the running
+/// statistics.
+public final class BatchNorm2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Buffer
+    public let runningVar: Buffer
+    public let numBatchesTracked: Buffer
+    public let eps: Double
+    public let momentum: Double
+
+    public init(_ channels: Int, eps: Double = 1e-5, momentum: Double = 0.1) {
+        weight = Parameter(Tensor.ones([channels]))
+        bias = Parameter(Tensor.zeros([channels]))
+        runningMean = Buffer(Tensor.zeros([channels]))
+        runningVar = Buffer(Tensor.ones([channels]))
+        numBatchesTracked = Buffer(Tensor.zeros([], dtype: .int64))
+        (self.eps, self.momentum) = (eps, momentum)
+    }
+
+    override public func forward(_ input: Tensor) -> Tensor {
+        check(input.rank == 4 && input.shape[1] == weight.shape[0], "BatchNorm2d(\(weight.shape[0])): input must be [N, \(weight.shape[0]), H, W], got \(input.shape)")
+        let channel = [1, -1, 1, 1]
+        let mean: Tensor, variance: Tensor
+        if training {
+            mean = input.mean(axes: [0, 2, 3], keepDim: true)
+            variance = input.variance(axes: [0, 2, 3], correction: 0, keepDim: true)
+            let n = Double(input.count / input.shape[1])
+            noGrad {
+                runningMean.value = runningMean.value * (1 - momentum) + mean.reshaped([-1]).detached() * momentum
+                runningVar.value = runningVar.value * (1 - momentum) + variance.reshaped([-1]).detached() * (momentum * n / Swift.max(n - 1, 1))
+                numBatchesTracked.value = numBatchesTracked.value + Tensor(scalar: 1, dtype: .int64)
+            }
+        } else {
+            mean = runningMean.value.reshaped(channel)
+            variance = runningVar.value.reshaped(channel)
+        }
+        return (input - mean) * (variance + eps).rsqrt() * weight.value.reshaped(channel) + bias.value.reshaped(channel)
+    }
+}
+
+/// DETR's FrozenBatchNorm2d (detr/models/backbone.py): batch norm with fixed statistics and
+/// affine terms, all four buffers: y = x·s + (bias − running_mean·s), s = weight/√(running_var + 1e-5).
+/// A `num_batches_tracked` entry in a checkpoint is accepted and dropped.
+public final class FrozenBatchNorm2d: Layer {
+    public let weight: Buffer
+    public let bias: Buffer
+    public let runningMean: Buffer
+    public let runningVar: Buffer
+
+    public init(_ channels: Int) {
+        weight = Buffer(Tensor.ones([channels]))
+        bias = Buffer(Tensor.zeros([channels]))
+        runningMean = Buffer(Tensor.zeros([channels]))
+        runningVar = Buffer(Tensor.ones([channels]))
+    }
+
+    override public var ignoredStateKeys: Set<String> { ["num_batches_tracked"] }
+
+    override public func forward(_ input: Tensor) -> Tensor {
+        let channel = [1, -1, 1, 1]
+        let scale = weight.value * (runningVar.value + 1e-5).rsqrt()
+        let shift = bias.value - runningMean.value * scale
+        return input * scale.reshaped(channel) + shift.reshaped(channel)
+    }
+}

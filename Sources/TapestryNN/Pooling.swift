@@ -1,0 +1,30 @@
+import Tapestry
+
+/// Max pooling (`nn.MaxPool2d`): the maximum of each window; padding counts as −∞.
+public final class MaxPool2d: Layer {
+    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        self.kernelSize = (kernelSize, kernelSize)
+        self.stride = (stride ?? kernelSize, stride ?? kernelSize)
+        self.padding = (padding, padding)
+    }
+    override public func forward(_ input: Tensor) -> Tensor { input.maxPool2d(kernel: kernelSize, stride: stride, padding: padding) }
+}
+
+/// Average pooling (`nn.AvgPool2d`, count_include_pad=True): the mean of each window.
+public final class AvgPool2d: Layer {
+    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        self.kernelSize = (kernelSize, kernelSize)
+        self.stride = (stride ?? kernelSize, stride ?? kernelSize)
+        self.padding = (padding, padding)
+    }
+    override public func forward(_ input: Tensor) -> Tensor { input.avgPool2d(kernel: kernelSize, stride: stride, padding: padding) }
+}
+
+/// Adaptive average pooling (`nn.AdaptiveAvgPool2d`) to a fixed output size.
+public final class AdaptiveAvgPool2d: Layer {
+    public let outputSize: (Int, Int)
+    public init(outputSize: (Int, Int)) { self.outputSize = outputSize }
+    override public func forward(_ input: Tensor) -> Tensor { input.adaptiveAvgPool2d(outputSize: outputSize) }
+}

@@ -1,0 +1,149 @@
+import Tapestry
+
+/// Residual networks (He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition",
+/// CVPR 2016) in torchvision's v1.5 form (stride in the 3×3 conv) with torchvision's
+/// parameter names: `conv1`, `bn1`, `layer1…layer4.{block}.conv{1,2,3}`, `.bn{1,2,3}`,
+/// `.downsample.{0,1}`, and `fc` when a classifier is attached.
+///
+/// Stem: 7×7 conv stride 2 → norm → ReLU → 3×3 max-pool stride 2; stages of 64/128/256/512
+/// planes with strides 1/2/2/2. `dilateLastStage` replaces layer4's stride with dilation 2
+/// (DETR's DC5). `features(_:)` returns every stage's output (Stacked-DETR uses layer3,
+/// Deformable DETR layers 2–4).
+public final class ResNet: Layer {
+    public enum Depth: Int, Sendable, CaseIterable {
+        case resnet18 = 18, resnet34 = 34, resnet50 = 50, resnet101 = 101
+
+        var blocks: [Int] {
+            switch self {
+            case .resnet18: return [2, 2, 2, 2]
+            case .resnet34, .resnet50: return [3, 4, 6, 3]
+            case .resnet101: return [3, 4, 23, 3]
+            }
+        }
+        var bottleneck: Bool { self == .resnet50 || self == .resnet101 }
+    }
+
+    /// Which normalization follows each convolution.
+    public enum Norm: Sendable {
+        /// Trainable `BatchNorm2d`.
+        case batchNorm
+        /// DETR's `FrozenBatchNorm2d` (statistics and affine terms as buffers).
+        case frozenBatchNorm
+
+        func make(_ channels: Int) -> Layer {
+            switch self {
+            case .batchNorm: return BatchNorm2d(channels)
+            case .frozenBatchNorm: return FrozenBatchNorm2d(channels)
+            }
+        }
+    }
+
+    public let conv1: Conv2d
+    public let bn1: Layer
+    public let layer1: Sequential
+    public let layer2: Sequential
+    public let layer3: Sequential
+    public let layer4: Sequential
+    public let fc: Linear?
+    /// Channels out of each stage.
+    public let stageChannels: [Int]
+
+    public init(_ depth: Depth, norm: Norm = .batchNorm, dilateLastStage: Bool = false, classes: Int? = nil) {
+        check(!dilateLastStage || depth.bottleneck, "ResNet-\(depth.rawValue): dilation needs Bottleneck blocks (torchvision's BasicBlock rejects it)")
+        let expansion = depth.bottleneck ? 4 : 1
+        conv1 = Conv2d(3, 64, kernelSize: 7, stride: 2, padding: 3, bias: false)
+        bn1 = norm.make(64)
+        var inChannels = 64, dilation = 1
+        var stages: [Sequential] = []
+        for (index, (planes, blockCount)) in zip([64, 128, 256, 512], depth.blocks).enumerated() {
+            var stride = index == 0 ? 1 : 2
+            let previousDilation = dilation
+            if index == 3 && dilateLastStage { dilation *= stride; stride = 1 }
+            var blocks: [Layer] = []
+            for b in 0..<blockCount {
+                let needsDownsample = b == 0 && (stride != 1 || inChannels != planes * expansion)
+                let downsample = needsDownsample
+                    ? Sequential(Conv2d(inChannels, planes * expansion, kernelSize: 1, stride: stride, bias: false), norm.make(planes * expansion))
+                    : nil
+                let blockStride = b == 0 ? stride : 1, blockDilation = b == 0 ? previousDilation : dilation
+                blocks.append(depth.bottleneck
+                    ? Bottleneck(inChannels, planes, stride: blockStride, dilation: blockDilation, downsample: downsample, norm: norm)
+                    : BasicBlock(inChannels, planes, stride: blockStride, downsample: downsample, norm: norm))
+                inChannels = planes * expansion
+            }
+            stages.append(Sequential(blocks))
+        }
+        (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3])
+        stageChannels = [64, 128, 256, 512].map { $0 * expansion }
+        fc = classes.map { Linear(512 * expansion, $0) }
+    }
+
+    /// The outputs of layer1 … layer4.
+    public func features(_ input: Tensor) -> [Tensor] {
+        check(input.rank == 4 && input.shape[1] == 3, "ResNet: input must be [N, 3, H, W], got \(input.shape)")
+        var x = bn1(conv1(input)).relu().maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+        var outputs: [Tensor] = []
+        for stage in [layer1, layer2, layer3, layer4] {
+            x = stage(x)
+            outputs.append(x)
+        }
+        return outputs
+    }
+
+    /// Class logits when a classifier is attached (global average pool → fc), else layer4's output.
+    override public func forward(_ input: Tensor) -> Tensor {
+        let last = features(input).last!
+        guard let fc else { return last }
+        return fc(last.mean(axes: [2, 3]))
+    }
+}
+
+/// Two 3×3 convolutions with a residual connection (ResNet-18/34).
+public final class BasicBlock: Layer {
+    public let conv1: Conv2d
+    public let bn1: Layer
+    public let conv2: Conv2d
+    public let bn2: Layer
+    public let downsample: Sequential?
+
+    init(_ inChannels: Int, _ planes: Int, stride: Int, downsample: Sequential?, norm: ResNet.Norm) {
+        conv1 = Conv2d(inChannels, planes, kernelSize: 3, stride: stride, padding: 1, bias: false)
+        bn1 = norm.make(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, padding: 1, bias: false)
+        bn2 = norm.make(planes)
+        self.downsample = downsample
+    }
+
+    override public func forward(_ input: Tensor) -> Tensor {
+        let y = bn2(conv2(bn1(conv1(input)).relu()))
+        return (y + (downsample?(input) ?? input)).relu()
+    }
+}
+
+/// 1×1 → 3×3 (stride, dilation) → 1×1 ×4 with a residual connection (ResNet-50/101).
+public final class Bottleneck: Layer {
+    public let conv1: Conv2d
+    public let bn1: Layer
+    public let conv2: Conv2d
+    public let bn2: Layer
+    public let conv3: Conv2d
+    public let bn3: Layer
+    public let downsample: Sequential?
+
+    init(_ inChannels: Int, _ planes: Int, stride: Int, dilation: Int, downsample: Sequential?, norm: ResNet.Norm) {
+        conv1 = Conv2d(inChannels, planes, kernelSize: 1, bias: false)
+        bn1 = norm.make(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: stride, padding: dilation, dilation: dilation, bias: false)
+        bn2 = norm.make(planes)
+        conv3 = Conv2d(planes, planes * 4, kernelSize: 1, bias: false)
+        bn3 = norm.make(planes * 4)
+        self.downsample = downsample
+    }
+
+    override public func forward(_ input: Tensor) -> Tensor {
+        var y = bn1(conv1(input)).relu()
+        y = bn2(conv2(y)).relu()
+        y = bn3(conv3(y))
+        return (y + (downsample?(input) ?? input)).relu()
+    }
+}
