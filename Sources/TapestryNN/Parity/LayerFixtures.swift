@@ -1,0 +1,69 @@
+import Tapestry
+
+/// Runners for the layer fixtures (shared/fixtures/layers/README.md), keyed by `model`.
+public enum LayerFixtures {
+    public static let runners: [String: FixtureRunner] = [
+        "conv2d": conv2d,
+        "max_pool2d": maxPool2d,
+        "layer_norm": layerNorm,
+        "group_norm": groupNorm,
+        "frozen_batch_norm": frozenBatchNorm,
+        "grid_sample": gridSample,
+        "interpolate_nearest": interpolateNearest,
+    ]
+
+    /// A module with recipe weights in `dtype`, and the fixture's `input.input` as a leaf.
+    static func prepare(_ module: Module, _ f: Fixture, _ dtype: DType) throws -> Tensor {
+        module.convert(to: dtype)
+        WeightRecipe.apply(to: module, seed: f.seed, dtype: dtype)
+        return try f.input("input", dtype: dtype).requiringGrad()
+    }
+
+    static func conv2d(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let k = try f.int("kernel_size"), s = try f.int("stride"), p = try f.int("padding"), d = try f.int("dilation")
+        let conv = Conv2d(try f.int("in_channels"), try f.int("out_channels"), kernelSize: k, stride: s, padding: p,
+                          dilation: d, groups: try f.int("groups"), bias: try f.bool("bias"))
+        let x = try prepare(conv, f, dtype)
+        return FixtureRun(outputs: ["output": conv(x)], inputs: ["input": x], module: conv)
+    }
+
+    static func maxPool2d(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let x = try f.input("input", dtype: dtype).requiringGrad()
+        let k = try f.int("kernel_size"), s = try f.int("stride"), p = try f.int("padding")
+        return FixtureRun(outputs: ["output": x.maxPool2d(kernel: (k, k), stride: (s, s), padding: (p, p))], inputs: ["input": x])
+    }
+
+    static func layerNorm(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let norm = LayerNorm(try f.ints("normalized_shape"), eps: try f.double("eps"))
+        let x = try prepare(norm, f, dtype)
+        return FixtureRun(outputs: ["output": norm(x)], inputs: ["input": x], module: norm)
+    }
+
+    static func groupNorm(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let norm = GroupNorm(groups: try f.int("num_groups"), channels: try f.int("num_channels"), eps: try f.double("eps"))
+        let x = try prepare(norm, f, dtype)
+        return FixtureRun(outputs: ["output": norm(x)], inputs: ["input": x], module: norm)
+    }
+
+    static func frozenBatchNorm(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let norm = FrozenBatchNorm2d(try f.int("num_features"))
+        let x = try prepare(norm, f, dtype)
+        return FixtureRun(outputs: ["output": norm(x)], inputs: ["input": x], module: norm)
+    }
+
+    static func gridSample(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let x = try f.input("input", dtype: dtype).requiringGrad(), grid = try f.input("grid", dtype: dtype).requiringGrad()
+        return FixtureRun(outputs: ["output": x.gridSample(grid)], inputs: ["input": x, "grid": grid])
+    }
+
+    static func interpolateNearest(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let x = try f.input("x", dtype: dtype).requiringGrad()
+        let down = try f.ints("x_down"), up = try f.ints("x_up"), maskSize = try f.ints("mask_out")
+        let mask = try f.input("mask", dtype: dtype).cast(to: dtype).unsqueezed(axis: 0)
+            .interpolateNearest(size: (maskSize[0], maskSize[1])).squeezed(axis: 0)
+        return FixtureRun(outputs: ["x_down": x.interpolateNearest(size: (down[0], down[1])),
+                                    "x_up": x.interpolateNearest(size: (up[0], up[1])),
+                                    "mask": (mask .> 0).cast(to: .uint8)],
+                          inputs: ["x": x])
+    }
+}

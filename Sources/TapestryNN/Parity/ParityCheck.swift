@@ -1,0 +1,128 @@
+import Tapestry
+
+/// Runs a fixture and compares every recorded tensor with what Tapestry computes.
+///
+/// Errors are relative: max|ours − reference| / max|reference| per tensor (absolute when
+/// the reference is all zeros). Tolerances follow FORMAT.md: Float64 1e-9 for everything;
+/// Float32 1e-4 for outputs, losses and checksums, 1e-3 for gradients.
+public enum ParityCheck {
+    public struct Line: Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let error: Double
+        public let tolerance: Double
+        public let note: String?
+        public var passed: Bool { note == nil && error <= tolerance }
+    }
+
+    public struct Report: Sendable {
+        public let fixture: String
+        public let dtype: DType
+        public let lines: [Line]
+        public var passed: Bool { !lines.isEmpty && lines.allSatisfy(\.passed) }
+        public var failures: [Line] { lines.filter { !$0.passed } }
+    }
+
+    /// Runs `fixture` with the runner registered for its model.
+    public static func run(_ fixture: Fixture, dtype: DType, runners: [String: FixtureRunner]) throws -> Report {
+        guard let runner = runners[fixture.model] else {
+            throw FixtureError(path: fixture.path, problem: "no runner for model \"\(fixture.model)\" (known: \(runners.keys.sorted().joined(separator: ", ")))")
+        }
+        let run = try runner(fixture, dtype)
+        return try compare(fixture, run, dtype: dtype)
+    }
+
+    static func compare(_ fixture: Fixture, _ run: FixtureRun, dtype: DType) throws -> Report {
+        let loss = try run.total ?? cotangentLoss(fixture, run, dtype: dtype)
+        let parameters = Dictionary(run.module?.namedParameters() ?? [], uniquingKeysWith: { a, _ in a })
+        let buffers = Dictionary(run.module?.namedBuffers() ?? [], uniquingKeysWith: { a, _ in a })
+        // Gradients of the loss with respect to every recorded input and trainable parameter.
+        var wrt: [(String, Tensor)] = run.inputs.filter { $0.value.requiresGrad }.map { ($0.key, $0.value) }
+        wrt += parameters.filter { $0.value.requiresGrad }.map { ($0.key, $0.value.value) }
+        var grads: [String: Tensor] = [:]
+        if let loss, loss.requiresGrad, !wrt.isEmpty {
+            for (key, g) in zip(wrt.map(\.0), gradients(of: [loss], wrt: wrt.map(\.1))) { grads[key] = g }
+        }
+        let outputTolerance = dtype == .float64 ? 1e-9 : 1e-4
+        let gradientTolerance = dtype == .float64 ? 1e-9 : 1e-3
+
+        var lines: [Line] = []
+        func line(_ name: String, _ reference: Tensor, _ ours: Tensor?, tolerance: Double, missing: String) {
+            guard let ours else { lines.append(Line(name: name, shape: reference.shape, error: .infinity, tolerance: tolerance, note: missing)); return }
+            guard ours.count == reference.count else {
+                lines.append(Line(name: name, shape: reference.shape, error: .infinity, tolerance: tolerance, note: "shape \(ours.shape) instead of \(reference.shape)"))
+                return
+            }
+            lines.append(Line(name: name, shape: reference.shape, error: relativeError(ours, reference), tolerance: tolerance, note: nil))
+        }
+        for (name, reference) in fixture.file.tensors {
+            let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            let (kind, rest) = (parts[0], parts[1])
+            switch kind {
+            case "output":
+                line(name, reference, run.outputs[rest], tolerance: reference.dtype.isFloatingPoint ? outputTolerance : 0, missing: "not produced")
+            case "loss":
+                line(name, reference, rest == "total" ? loss : run.losses[rest], tolerance: outputTolerance, missing: "not produced")
+            case "grad":
+                let missing = parameters[rest].map { $0.requiresGrad ? "no gradient reached it" : "frozen here, trainable in the reference" }
+                    ?? (run.inputs[rest] == nil ? "no input or parameter with this name" : "no gradient reached it")
+                line(name, reference, grads[rest], tolerance: gradientTolerance, missing: missing)
+            case "gradstat":
+                line(name, reference, grads[rest].map(gradientStatistics), tolerance: gradientTolerance, missing: "no gradient for \(rest)")
+            case "gradsample":
+                guard rest.hasSuffix(".value") else { continue }
+                let key = String(rest.dropLast(".value".count))
+                let indices = try fixture.tensor("gradsample.\(key).index").scalars(as: Int64.self).map(Int.init)
+                let sample = grads[key].map { g -> Tensor in
+                    let flat = g.contiguous().doubles()
+                    return Tensor(indices.map { flat[$0] }, shape: [indices.count], dtype: .float64)
+                }
+                line(name, reference, sample, tolerance: gradientTolerance, missing: "no gradient for \(key)")
+            case "param":
+                guard rest.hasPrefix("checksum.") else { continue }
+                let key = String(rest.dropFirst("checksum.".count))
+                let value = parameters[key]?.value ?? buffers[key]?.value
+                line(name, reference, value.map(checksum), tolerance: outputTolerance, missing: "no parameter or buffer with this name")
+            case "match":
+                line(name, reference, run.exact[name], tolerance: 0, missing: "not produced")
+            default:
+                continue
+            }
+        }
+        return Report(fixture: fixture.path, dtype: dtype, lines: lines)
+    }
+
+    /// Σ_o sum(output_o · input.cotangent.o) over the outputs that have a cotangent.
+    static func cotangentLoss(_ fixture: Fixture, _ run: FixtureRun, dtype: DType) throws -> Tensor? {
+        var total: Tensor?
+        for (name, output) in run.outputs.sorted(by: { $0.key < $1.key }) where output.dtype.isFloatingPoint {
+            guard let cotangent = fixture.file["input.cotangent.\(name)"] else { continue }
+            let term = (output * cotangent.cast(to: output.dtype).reshaped(output.shape)).sum()
+            total = total.map { $0 + term } ?? term
+        }
+        return total
+    }
+
+    static func relativeError(_ ours: Tensor, _ reference: Tensor) -> Double {
+        let a = ours.doubles(), b = reference.doubles()
+        var worst = 0.0, scale = 0.0
+        for (x, y) in zip(a, b) {
+            worst = Swift.max(worst, x.isNaN != y.isNaN ? .infinity : (x.isNaN ? 0 : Swift.abs(x - y)))
+            scale = Swift.max(scale, Swift.abs(y))
+        }
+        return scale > 0 ? worst / scale : worst
+    }
+
+    /// (L2 norm, sum, max |g|), as the fixtures' gradstat entries.
+    static func gradientStatistics(_ g: Tensor) -> Tensor {
+        let v = g.doubles()
+        return Tensor([v.reduce(0) { $0 + $1 * $1 }.squareRoot(), v.reduce(0, +), v.map(Swift.abs).max() ?? 0], shape: [3], dtype: .float64)
+    }
+
+    /// (sum, sum of squares), as the fixtures' param.checksum entries.
+    static func checksum(_ t: Tensor) -> Tensor {
+        let v = t.doubles()
+        return Tensor([v.reduce(0, +), v.reduce(0) { $0 + $1 * $1 }], shape: [2], dtype: .float64)
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import Tapestry
+import TapestryNN
+
+struct Parity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check Tapestry against reference fixtures (forward values, losses and gradients).",
+        discussion: "Prints the worst relative error per tensor and exits non-zero when a tensor is out of tolerance or missing.")
+
+    enum Precision: String, ExpressibleByArgument, CaseIterable {
+        case float32, float64
+        var dtype: DType { self == .float32 ? .float32 : .float64 }
+    }
+
+    @Argument(help: "Fixture files (zoo-fixture-1 safetensors).")
+    var files: [String]
+
+    @Option(help: "Precision to run in: float32 or float64.")
+    var dtype: Precision = .float64
+
+    @Flag(help: "Print only failing tensors and the summary.")
+    var quiet = false
+
+    /// Every runner the zoo knows, by fixture model name.
+    static var runners: [String: FixtureRunner] { LayerFixtures.runners }
+
+    func run() throws {
+        var failedFiles = 0
+        for path in files {
+            do {
+                let report = try ParityCheck.run(try Fixture(path: path), dtype: dtype.dtype, runners: Self.runners)
+                print("\(path) [\(dtype.rawValue)]: \(report.passed ? "PASS" : "FAIL") (\(report.lines.count) tensors, \(report.failures.count) failing)")
+                for line in report.lines where !quiet || !line.passed {
+                    let status = line.passed ? "ok  " : "FAIL"
+                    let detail = line.note ?? String(format: "%.2e (tolerance %.0e)", line.error, line.tolerance)
+                    print("  \(status) \(line.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(String(describing: line.shape).padding(toLength: 16, withPad: " ", startingAt: 0)) \(detail)")
+                }
+                if !report.passed { failedFiles += 1 }
+            } catch {
+                print("\(path): ERROR \(error)")
+                failedFiles += 1
+            }
+        }
+        if failedFiles > 0 { throw ExitCode(1) }
+    }
+}
