@@ -12,6 +12,7 @@ extension Backend {
         case .neg: map { -$0 }
         case .exp: map { T.exp($0) }
         case .log: map { T.log($0) }
+        case .log1p: map { T.log1p($0) }
         case .sqrt: map { $0.squareRoot() }
         case .rsqrt: map { 1 / $0.squareRoot() }
         case .abs: map { Swift.abs($0) }

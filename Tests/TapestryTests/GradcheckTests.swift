@@ -35,6 +35,7 @@ import Testing
     @Test func elementaryFunctions() {
         expectGradcheck([x]) { $0[0].exp() }
         expectGradcheck([positive]) { $0[0].log() }
+        expectGradcheck([positive]) { $0[0].log1p() }
         expectGradcheck([positive]) { $0[0].sqrt() }
         expectGradcheck([positive]) { $0[0].rsqrt() }
         expectGradcheck([positive]) { $0[0].reciprocal() }

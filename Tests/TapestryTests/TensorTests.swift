@@ -139,6 +139,7 @@ import Testing
         let t = Tensor(xs)
         expectClose(t.exp(), xs.map { Foundation.exp($0) })
         expectClose(t.abs().log(), xs.map { Foundation.log(Swift.abs($0)) })
+        expectClose(t.abs().log1p(), xs.map { Foundation.log1p(Swift.abs($0)) })
         expectClose(t.sigmoid(), xs.map { 1 / (1 + Foundation.exp(-$0)) })
         expectClose(t.tanh(), xs.map { Foundation.tanh($0) })
         expectClose(t.relu(), xs.map { Swift.max($0, 0) })

@@ -10,6 +10,10 @@ public enum LayerFixtures {
         "frozen_batch_norm": frozenBatchNorm,
         "grid_sample": gridSample,
         "interpolate_nearest": interpolateNearest,
+        "multihead_attention": multiheadAttention,
+        "box_losses": boxLosses,
+        "sigmoid_focal_loss": sigmoidFocalLoss,
+        "weighted_cross_entropy": weightedCrossEntropy,
     ]
 
     /// A module with recipe weights in `dtype`, and the fixture's `input.input` as a leaf.
@@ -65,5 +69,47 @@ public enum LayerFixtures {
                                     "x_up": x.interpolateNearest(size: (up[0], up[1])),
                                     "mask": (mask .> 0).cast(to: .uint8)],
                           inputs: ["x": x])
+    }
+
+    static func multiheadAttention(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let attention = MultiheadAttention(embedDim: try f.int("embed_dim"), heads: try f.int("num_heads"), batchFirst: try f.bool("batch_first"))
+        attention.convert(to: dtype)
+        WeightRecipe.apply(to: attention, seed: f.seed, dtype: dtype)
+        let names = ["query", "key", "value", "attn_mask"]
+        let inputs = Dictionary(uniqueKeysWithValues: try names.map { ($0, try f.input($0, dtype: dtype).requiringGrad()) })
+        let (output, weights) = attention(query: inputs["query"]!, key: inputs["key"]!, value: inputs["value"]!,
+                                          keyPaddingMask: try f.input("key_padding_mask", dtype: dtype), attentionMask: inputs["attn_mask"]!,
+                                          averageWeights: try f.bool("average_attn_weights"))
+        return FixtureRun(outputs: ["attn_output": output, "attn_weights": weights], inputs: inputs, module: attention)
+    }
+
+    static func boxLosses(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let pred = try f.input("pred_boxes", dtype: dtype).requiringGrad(), target = try f.input("target_boxes", dtype: dtype).requiringGrad()
+        let numBoxes = try f.double("num_boxes")
+        let giou = try Boxes.generalizedIoU(Boxes.cxcywhToXyxy(pred), Boxes.cxcywhToXyxy(target))
+        let n = pred.shape[0]
+        let diagonal = giou.gather(axis: 1, index: Tensor((0..<n).map { Int64($0) }, shape: [n, 1])).reshaped([n])
+        return FixtureRun(outputs: ["giou": giou,
+                                    "loss_bbox": (Losses.l1(pred, target, reduction: .sum) / numBoxes).reshaped([1]),
+                                    "loss_giou": ((1 - diagonal).sum() / numBoxes).reshaped([1])],
+                          inputs: ["pred_boxes": pred, "target_boxes": target])
+    }
+
+    static func sigmoidFocalLoss(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let logits = try f.input("logits", dtype: dtype).requiringGrad(), targets = try f.input("targets", dtype: dtype)
+        let numBoxes = try f.double("num_boxes")
+        let elementwise = Losses.sigmoidFocalLoss(logits: logits, targets: targets, alpha: try f.double("alpha"), gamma: try f.double("gamma"))
+        let loss = elementwise.mean(axis: 1).sum() / numBoxes
+        return FixtureRun(outputs: ["elementwise": elementwise, "loss": loss.reshaped([1]),
+                                    "loss_ce_deformable": (loss * Double(logits.shape[1])).reshaped([1])],
+                          inputs: ["logits": logits])
+    }
+
+    static func weightedCrossEntropy(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let logits = try f.input("logits", dtype: dtype).requiringGrad()
+        let targets = try f.input("target_classes", dtype: dtype), weight = try f.input("empty_weight", dtype: dtype)
+        return FixtureRun(outputs: ["loss_ce": Losses.crossEntropy(logits: logits, targets: targets, weight: weight).reshaped([1]),
+                                    "weighted_nll": Losses.crossEntropy(logits: logits, targets: targets, weight: weight, reduction: .none)],
+                          inputs: ["logits": logits])
     }
 }
