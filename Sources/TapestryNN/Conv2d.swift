@@ -28,6 +28,9 @@ public final class Conv2d: Layer {
                   padding: (padding, padding), dilation: (dilation, dilation), groups: groups, bias: bias)
     }
 
+    public var inChannels: Int { weight.shape[1] * groups }
+    public var outChannels: Int { weight.shape[0] }
+
     override public func forward(_ input: Tensor) -> Tensor {
         input.conv2d(weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }

@@ -21,7 +21,7 @@ import Testing
 @Suite struct LayerFixtureParity {
     static let layerFixtures = ["conv2d", "max_pool2d", "layer_norm", "group_norm", "frozen_batch_norm", "grid_sample",
                                 "interpolate_nearest", "multihead_attention", "box_losses", "sigmoid_focal_loss",
-                                "weighted_cross_entropy"]
+                                "weighted_cross_entropy", "sasa_attention", "sasa_stem"]
 
     @Test(arguments: layerFixtures, [DType.float64, .float32])
     func reproducesTheReference(_ name: String, _ dtype: DType) throws {

@@ -14,6 +14,8 @@ public enum LayerFixtures {
         "box_losses": boxLosses,
         "sigmoid_focal_loss": sigmoidFocalLoss,
         "weighted_cross_entropy": weightedCrossEntropy,
+        "sasa_attention": sasaAttention,
+        "sasa_stem": sasaStem,
     ]
 
     /// A module with recipe weights in `dtype`, and the fixture's `input.input` as a leaf.
@@ -111,5 +113,20 @@ public enum LayerFixtures {
         return FixtureRun(outputs: ["loss_ce": Losses.crossEntropy(logits: logits, targets: targets, weight: weight).reshaped([1]),
                                     "weighted_nll": Losses.crossEntropy(logits: logits, targets: targets, weight: weight, reduction: .none)],
                           inputs: ["logits": logits])
+    }
+
+    static func sasaAttention(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let layer = LocalSelfAttention(inChannels: try f.int("in_channels"), outChannels: try f.int("out_channels"),
+                                       kernelSize: try f.int("kernel_size"), heads: try f.int("heads"))
+        let x = try prepare(layer, f, dtype)
+        return FixtureRun(outputs: ["output": layer(x)], inputs: ["input": x], module: layer)
+    }
+
+    static func sasaStem(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let stem = AttentionStem(inChannels: try f.ints("input_shape")[1], outChannels: try f.int("out_channels"),
+                                 kernelSize: try f.int("kernel_size"), padding: try f.int("padding"),
+                                 heads: try f.int("heads"), mixtures: try f.int("m"))
+        let x = try prepare(stem, f, dtype)
+        return FixtureRun(outputs: ["output": stem(x)], inputs: ["input": x], module: stem)
     }
 }
