@@ -89,7 +89,7 @@ public struct PatchGeometry: Sendable, Equatable {
 }
 
 public enum UnaryOp: Sendable, CaseIterable {
-    case neg, exp, log, log1p, sqrt, rsqrt, abs, relu, sigmoid, tanh, gelu, softplus, erf, sign, floor, reciprocal
+    case neg, exp, log, log1p, sin, cos, sqrt, rsqrt, abs, relu, sigmoid, tanh, gelu, softplus, erf, sign, floor, reciprocal
 }
 
 public enum BinaryOp: Sendable, CaseIterable {

@@ -57,6 +57,8 @@ public protocol FloatElement: TensorElement, BinaryFloatingPoint, SIMDScalar, Co
     static func tanh(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
     static func log1p(_ x: Self) -> Self
+    static func sin(_ x: Self) -> Self
+    static func cos(_ x: Self) -> Self
     static func pow(_ x: Self, _ y: Self) -> Self
 }
 
@@ -69,6 +71,8 @@ extension Float: FloatElement {
     public static func tanh(_ x: Float) -> Float { Foundation.tanhf(x) }
     public static func erf(_ x: Float) -> Float { Foundation.erff(x) }
     public static func log1p(_ x: Float) -> Float { Foundation.log1pf(x) }
+    public static func sin(_ x: Float) -> Float { Foundation.sinf(x) }
+    public static func cos(_ x: Float) -> Float { Foundation.cosf(x) }
     public static func pow(_ x: Float, _ y: Float) -> Float { Foundation.powf(x, y) }
 }
 
@@ -81,6 +85,8 @@ extension Double: FloatElement {
     public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
     public static func erf(_ x: Double) -> Double { Foundation.erf(x) }
     public static func log1p(_ x: Double) -> Double { Foundation.log1p(x) }
+    public static func sin(_ x: Double) -> Double { Foundation.sin(x) }
+    public static func cos(_ x: Double) -> Double { Foundation.cos(x) }
     public static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
 }
 

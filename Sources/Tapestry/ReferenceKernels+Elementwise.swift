@@ -13,6 +13,8 @@ extension Backend {
         case .exp: map { T.exp($0) }
         case .log: map { T.log($0) }
         case .log1p: map { T.log1p($0) }
+        case .sin: map { T.sin($0) }
+        case .cos: map { T.cos($0) }
         case .sqrt: map { $0.squareRoot() }
         case .rsqrt: map { 1 / $0.squareRoot() }
         case .abs: map { Swift.abs($0) }

@@ -22,6 +22,8 @@ extension Tensor {
         return y.recorded("exp", [self]) { g in [g * Tensor.output(y) { self.exp() }] }
     }
     public func log() -> Tensor { unary(.log).recorded("log", [self]) { g in [g / self] } }
+    public func sin() -> Tensor { unary(.sin).recorded("sin", [self]) { g in [g * self.cos()] } }
+    public func cos() -> Tensor { unary(.cos).recorded("cos", [self]) { g in [-g * self.sin()] } }
     /// log(1 + x), accurate for small x.
     public func log1p() -> Tensor { unary(.log1p).recorded("log1p", [self]) { g in [g / (self + 1)] } }
     public func sqrt() -> Tensor {

@@ -34,6 +34,8 @@ import Testing
 
     @Test func elementaryFunctions() {
         expectGradcheck([x]) { $0[0].exp() }
+        expectGradcheck([x]) { ($0[0] * 3).sin() }
+        expectGradcheck([x]) { ($0[0] * 3).cos() }
         expectGradcheck([positive]) { $0[0].log() }
         expectGradcheck([positive]) { $0[0].log1p() }
         expectGradcheck([positive]) { $0[0].sqrt() }

@@ -142,6 +142,8 @@ import Testing
         expectClose(t.abs().log1p(), xs.map { Foundation.log1p(Swift.abs($0)) })
         expectClose(t.sigmoid(), xs.map { 1 / (1 + Foundation.exp(-$0)) })
         expectClose(t.tanh(), xs.map { Foundation.tanh($0) })
+        expectClose(t.sin(), xs.map { Foundation.sin($0) })
+        expectClose(t.cos(), xs.map { Foundation.cos($0) })
         expectClose(t.relu(), xs.map { Swift.max($0, 0) })
         expectClose(t.gelu(), xs.map { 0.5 * $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) })
         expectClose(t.softplus(), xs.map { Foundation.log(1 + Foundation.exp($0)) })

@@ -1,0 +1,145 @@
+import Tapestry
+
+/// The feed-forward activation of a transformer layer.
+public enum TransformerActivation: Sendable {
+    case relu, gelu
+    func apply(_ x: Tensor) -> Tensor { self == .relu ? x.relu() : x.gelu() }
+}
+
+/// DETR's transformer encoder layer (detr/models/transformer.py `TransformerEncoderLayer`;
+/// Vaswani et al., 2017). The positional encoding is added to queries and keys, never values.
+///
+/// Post-norm (default): x = norm1(x + SA(x + pos, x + pos, x)); x = norm2(x + FFN(x)).
+/// Pre-norm: u = norm1(x); x = x + SA(u + pos, u + pos, u); x = x + FFN(norm2(x)).
+/// FFN(x) = linear2(dropout(act(linear1(x)))). Sequence-first [S, B, d].
+public final class TransformerEncoderLayer: Module {
+    public let selfAttn: MultiheadAttention
+    public let linear1: Linear
+    public let dropout: Dropout
+    public let linear2: Linear
+    public let norm1: LayerNorm
+    public let norm2: LayerNorm
+    public let dropout1: Dropout
+    public let dropout2: Dropout
+    public let preNorm: Bool
+    public let activation: TransformerActivation
+
+    public init(dModel: Int, heads: Int, feedforward: Int = 2048, dropout: Double = 0.1,
+                activation: TransformerActivation = .relu, preNorm: Bool = false) {
+        selfAttn = MultiheadAttention(embedDim: dModel, heads: heads, dropout: dropout)
+        linear1 = Linear(dModel, feedforward)
+        self.dropout = Dropout(dropout)
+        linear2 = Linear(feedforward, dModel)
+        (norm1, norm2) = (LayerNorm(dModel), LayerNorm(dModel))
+        (dropout1, dropout2) = (Dropout(dropout), Dropout(dropout))
+        (self.preNorm, self.activation) = (preNorm, activation)
+    }
+
+    func feedForward(_ x: Tensor) -> Tensor { linear2(dropout(activation.apply(linear1(x)))) }
+
+    public func callAsFunction(_ source: Tensor, position: Tensor? = nil, keyPaddingMask: Tensor? = nil,
+                               attentionMask: Tensor? = nil) -> Tensor {
+        func withPosition(_ x: Tensor) -> Tensor { position.map { x + $0 } ?? x }
+        if preNorm {
+            let u = norm1(source)
+            let attended = selfAttn(query: withPosition(u), key: withPosition(u), value: u, keyPaddingMask: keyPaddingMask,
+                                    attentionMask: attentionMask).output
+            let x = source + dropout1(attended)
+            return x + dropout2(feedForward(norm2(x)))
+        }
+        let attended = selfAttn(query: withPosition(source), key: withPosition(source), value: source,
+                                keyPaddingMask: keyPaddingMask, attentionMask: attentionMask).output
+        let x = norm1(source + dropout1(attended))
+        return norm2(x + dropout2(feedForward(x)))
+    }
+}
+
+/// DETR's transformer decoder layer (`TransformerDecoderLayer`): self-attention among the
+/// queries, cross-attention into the encoder memory, feed-forward; positional encodings on
+/// queries and keys only.
+///
+/// Post-norm: t = norm1(t + SA(t + q_pos, t + q_pos, t));
+/// t = norm2(t + CA(t + q_pos, memory + pos, memory)); t = norm3(t + FFN(t)).
+/// `crossAttentionBias` [B, H, Q, S] is added to the cross-attention logits (SMCA's
+/// spatial prior).
+public final class TransformerDecoderLayer: Module {
+    public let selfAttn: MultiheadAttention
+    public let multiheadAttn: MultiheadAttention
+    public let linear1: Linear
+    public let dropout: Dropout
+    public let linear2: Linear
+    public let norm1: LayerNorm
+    public let norm2: LayerNorm
+    public let norm3: LayerNorm
+    public let dropout1: Dropout
+    public let dropout2: Dropout
+    public let dropout3: Dropout
+    public let preNorm: Bool
+    public let activation: TransformerActivation
+
+    public init(dModel: Int, heads: Int, feedforward: Int = 2048, dropout: Double = 0.1,
+                activation: TransformerActivation = .relu, preNorm: Bool = false) {
+        selfAttn = MultiheadAttention(embedDim: dModel, heads: heads, dropout: dropout)
+        multiheadAttn = MultiheadAttention(embedDim: dModel, heads: heads, dropout: dropout)
+        linear1 = Linear(dModel, feedforward)
+        self.dropout = Dropout(dropout)
+        linear2 = Linear(feedforward, dModel)
+        (norm1, norm2, norm3) = (LayerNorm(dModel), LayerNorm(dModel), LayerNorm(dModel))
+        (dropout1, dropout2, dropout3) = (Dropout(dropout), Dropout(dropout), Dropout(dropout))
+        (self.preNorm, self.activation) = (preNorm, activation)
+    }
+
+    public func callAsFunction(_ target: Tensor, memory: Tensor, position: Tensor? = nil, queryPosition: Tensor? = nil,
+                               memoryKeyPaddingMask: Tensor? = nil, crossAttentionBias: Tensor? = nil) -> Tensor {
+        func withQueryPosition(_ x: Tensor) -> Tensor { queryPosition.map { x + $0 } ?? x }
+        let keys = position.map { memory + $0 } ?? memory
+        func feedForward(_ x: Tensor) -> Tensor { linear2(dropout(activation.apply(linear1(x)))) }
+        if preNorm {
+            let u = norm1(target)
+            var t = target + dropout1(selfAttn(query: withQueryPosition(u), key: withQueryPosition(u), value: u).output)
+            t = t + dropout2(multiheadAttn(query: withQueryPosition(norm2(t)), key: keys, value: memory,
+                                           keyPaddingMask: memoryKeyPaddingMask, logitBias: crossAttentionBias).output)
+            return t + dropout3(feedForward(norm3(t)))
+        }
+        var t = norm1(target + dropout1(selfAttn(query: withQueryPosition(target), key: withQueryPosition(target), value: target).output))
+        t = norm2(t + dropout2(multiheadAttn(query: withQueryPosition(t), key: keys, value: memory,
+                                             keyPaddingMask: memoryKeyPaddingMask, logitBias: crossAttentionBias).output))
+        return norm3(t + dropout3(feedForward(t)))
+    }
+}
+
+/// A stack of encoder layers (`layers.{i}`) with an optional final `norm` (pre-norm DETR).
+public final class TransformerEncoder: Module {
+    public let layers: [TransformerEncoderLayer]
+    public let norm: LayerNorm?
+
+    public init(layers: [TransformerEncoderLayer], norm: LayerNorm? = nil) { (self.layers, self.norm) = (layers, norm) }
+
+    public func callAsFunction(_ source: Tensor, position: Tensor? = nil, keyPaddingMask: Tensor? = nil) -> Tensor {
+        let x = layers.reduce(source) { $1($0, position: position, keyPaddingMask: keyPaddingMask) }
+        return norm.map { $0(x) } ?? x
+    }
+}
+
+/// A stack of decoder layers (`layers.{i}`) and the shared output `norm`. Layers pass their
+/// un-normalized output on; the result holds `norm(output)` after every layer, stacked
+/// [D, Q, B, d] (DETR's `return_intermediate`), or only the last when not requested.
+public final class TransformerDecoder: Module {
+    public let layers: [TransformerDecoderLayer]
+    public let norm: LayerNorm
+
+    public init(layers: [TransformerDecoderLayer], norm: LayerNorm) { (self.layers, self.norm) = (layers, norm) }
+
+    public func callAsFunction(_ target: Tensor, memory: Tensor, position: Tensor? = nil, queryPosition: Tensor? = nil,
+                               memoryKeyPaddingMask: Tensor? = nil, crossAttentionBias: Tensor? = nil,
+                               returnIntermediate: Bool = true) -> Tensor {
+        var output = target
+        var intermediate: [Tensor] = []
+        for layer in layers {
+            output = layer(output, memory: memory, position: position, queryPosition: queryPosition,
+                           memoryKeyPaddingMask: memoryKeyPaddingMask, crossAttentionBias: crossAttentionBias)
+            if returnIntermediate { intermediate.append(norm(output)) }
+        }
+        return returnIntermediate ? Tensor.stack(intermediate, axis: 0) : norm(output).unsqueezed(axis: 0)
+    }
+}
