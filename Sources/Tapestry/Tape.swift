@@ -80,8 +80,16 @@ extension Tensor {
     /// True for tensors created by the user rather than by a recorded operation.
     public var isLeaf: Bool { autograd?.node == nil }
 
-    /// The gradient accumulated by `backward()`, for leaves.
-    public var grad: Tensor? { autograd?.grad }
+    /// The gradient accumulated by `backward()`, for leaves. Setting it replaces the
+    /// accumulated gradient (gradient clipping does).
+    public var grad: Tensor? {
+        get { autograd?.grad }
+        nonmutating set {
+            check(autograd != nil || newValue == nil, "grad: this tensor does not require a gradient")
+            if let newValue { check(newValue.shape == shape, "grad: gradient shape \(newValue.shape) differs from the tensor's \(shape)") }
+            autograd?.grad = newValue
+        }
+    }
 
     /// Clears the accumulated gradient.
     public func zeroGrad() { autograd?.grad = nil }

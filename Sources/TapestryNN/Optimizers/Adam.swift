@@ -1,0 +1,62 @@
+import Tapestry
+
+/// Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, "Decoupled Weight Decay
+/// Regularization", 2019), exactly as `torch.optim.Adam` / `torch.optim.AdamW`:
+///
+///     AdamW: p ← p·(1 − lr·λ)          Adam: g ← g + λ·p
+///     m ← β₁m + (1 − β₁)g,   v ← β₂v + (1 − β₂)g²,   t ← t + 1
+///     p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε)
+public class Adam: Optimizer {
+    public var groups: [ParameterGroup]
+    public let beta1: Double
+    public let beta2: Double
+    public let eps: Double
+    /// True for AdamW (decoupled weight decay), false for Adam (L2 added to the gradient).
+    public let decoupledWeightDecay: Bool
+    private let state = OptimizerState()
+    public var stepCount: Int { state.step }
+
+    public init(_ groups: [ParameterGroup], beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, decoupledWeightDecay: Bool = false) {
+        check(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps >= 0, "Adam: betas must be in [0, 1) and eps non-negative")
+        (self.groups, self.beta1, self.beta2, self.eps, self.decoupledWeightDecay) = (groups, beta1, beta2, eps, decoupledWeightDecay)
+    }
+
+    public func step() {
+        let t = Double(state.step + 1)
+        let correction1 = 1 - Foundation.pow(beta1, t), correction2 = 1 - Foundation.pow(beta2, t)
+        noGrad {
+            for group in groups {
+                let lr = group.currentLearningRate
+                for (name, p) in group.parameters {
+                    guard var g = p.grad else { continue }
+                    var value = p.value.detached()
+                    if group.weightDecay != 0 {
+                        if decoupledWeightDecay { value = value * (1 - lr * group.weightDecay) } else { g = g + value * group.weightDecay }
+                    }
+                    let m = (state.tensors["\(name).exp_avg"] ?? Tensor.zeros(like: g)) * beta1 + g * (1 - beta1)
+                    let v = (state.tensors["\(name).exp_avg_sq"] ?? Tensor.zeros(like: g)) * beta2 + g * g * (1 - beta2)
+                    (state.tensors["\(name).exp_avg"], state.tensors["\(name).exp_avg_sq"]) = (m, v)
+                    let denominator = v.sqrt() / correction2.squareRoot() + eps
+                    p.value = value - m / denominator * (lr / correction1)
+                }
+            }
+        }
+        state.step += 1
+    }
+
+    public func stateDict() -> [(String, Tensor)] { state.export() }
+
+    public func load(stateDict: [String: Tensor]) throws(OptimizerStateError) {
+        let names = groups.flatMap { $0.parameters.flatMap { ["\($0.name).exp_avg", "\($0.name).exp_avg_sq"] } }
+        try state.restore(stateDict, expected: Set(names))
+    }
+}
+
+/// AdamW: Adam with decoupled weight decay (set λ per parameter group).
+public final class AdamW: Adam {
+    public init(_ groups: [ParameterGroup], beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8) {
+        super.init(groups, beta1: beta1, beta2: beta2, eps: eps, decoupledWeightDecay: true)
+    }
+}
+
+import Foundation
