@@ -45,6 +45,16 @@ public protocol Backend: Sendable {
     /// Columns back to an image, summing overlaps: cols [N, C·kh·kw, oh·ow] → x [N,C,H,W].
     func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry)
 
+    // Deformable attention sampling (ReferenceKernels+Deformable.swift)
+    /// out[b, q, m·Dh + c] = Σ_{l,p} weights[b,q,m,l,p] · bilinear(value level l, head m, channel c, locations[b,q,m,l,p]).
+    func deformableSampling<T: FloatElement>(_ value: UnsafePointer<T>, _ locations: UnsafePointer<T>, _ weights: UnsafePointer<T>,
+                                             _ out: UnsafeMutablePointer<T>, _ g: DeformableGeometry)
+    /// Gradients of `deformableSampling` (accumulated into zero-initialized outputs).
+    func deformableSamplingBackward<T: FloatElement>(_ value: UnsafePointer<T>, _ locations: UnsafePointer<T>, _ weights: UnsafePointer<T>,
+                                                     _ gradOut: UnsafePointer<T>, _ gradValue: UnsafeMutablePointer<T>,
+                                                     _ gradLocations: UnsafeMutablePointer<T>, _ gradWeights: UnsafeMutablePointer<T>,
+                                                     _ g: DeformableGeometry)
+
     // Matrix kernels (ReferenceKernels+Gemm.swift, ReferenceKernels+Linalg.swift)
 
     /// C[m×n] = op(A)·op(B) + (accumulate ? C : 0), row-major with leading dimensions.
@@ -85,6 +95,25 @@ public struct PatchGeometry: Sendable, Equatable {
     public static func == (a: PatchGeometry, b: PatchGeometry) -> Bool {
         a.batch == b.batch && a.channels == b.channels && a.height == b.height && a.width == b.width
             && a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation
+    }
+}
+
+/// Sizes for multi-scale deformable sampling: value [B, S, M, Dh] with the levels laid out
+/// one after another along S; locations [B, Lq, M, L, P, 2] as normalized (x, y);
+/// weights [B, Lq, M, L, P].
+public struct DeformableGeometry: Sendable, Equatable {
+    public var batch, tokens, heads, channels, queries, points: Int
+    /// (start token, height, width) of each level.
+    public var levels: [LevelShape]
+
+    public struct LevelShape: Sendable, Equatable {
+        public var start, height, width: Int
+        public init(start: Int, height: Int, width: Int) { (self.start, self.height, self.width) = (start, height, width) }
+    }
+
+    public init(batch: Int, tokens: Int, heads: Int, channels: Int, queries: Int, points: Int, levels: [LevelShape]) {
+        (self.batch, self.tokens, self.heads, self.channels, self.queries, self.points, self.levels) =
+            (batch, tokens, heads, channels, queries, points, levels)
     }
 }
 

@@ -1,0 +1,49 @@
+/// Multi-scale deformable sampling as one fused operation with a hand-written backward
+/// pass (kernels in ReferenceKernels+Deformable.swift). It computes the same function as
+/// the composite `gridSample` formulation (TapestryNN's `compositeSampling`), which tests
+/// compare it with; its backward rule is a kernel, so it gives first derivatives only.
+
+extension Tensor {
+    /// value [B, S, M, Dh], locations [B, Lq, M, L, P, 2] (normalized x, y), weights
+    /// [B, Lq, M, L, P] → [B, Lq, M·Dh]: Σ_{l,p} weight · bilinear sample of level l at the location.
+    public static func deformableSampling(value: Tensor, spatialShapes: [(Int, Int)], locations: Tensor, weights: Tensor) -> Tensor {
+        check(value.rank == 4 && locations.rank == 6 && weights.rank == 5 && locations.shape[5] == 2,
+              "deformableSampling: value [B, S, M, Dh], locations [B, Lq, M, L, P, 2], weights [B, Lq, M, L, P] expected; got \(value.shape), \(locations.shape), \(weights.shape)")
+        let (b, s, m, dh) = (value.shape[0], value.shape[1], value.shape[2], value.shape[3])
+        let (lq, l, p) = (locations.shape[1], locations.shape[3], locations.shape[4])
+        check(locations.shape == [b, lq, m, l, p, 2] && weights.shape == [b, lq, m, l, p] && spatialShapes.count == l,
+              "deformableSampling: shapes disagree: value \(value.shape), locations \(locations.shape), weights \(weights.shape), \(spatialShapes.count) levels")
+        check(value.dtype == locations.dtype && value.dtype == weights.dtype, "deformableSampling: dtypes differ")
+        var levels: [DeformableGeometry.LevelShape] = []
+        var start = 0
+        for (h, w) in spatialShapes {
+            levels.append(.init(start: start, height: h, width: w))
+            start += h * w
+        }
+        check(start == s, "deformableSampling: level shapes \(spatialShapes) cover \(start) tokens, value has \(s)")
+        let geometry = DeformableGeometry(batch: b, tokens: s, heads: m, channels: dh, queries: lq, points: p, levels: levels)
+        let v = value.detached().contiguous(), loc = locations.detached().contiguous(), w = weights.detached().contiguous()
+        let out = Tensor(uninitializedShape: [b, lq, m * dh], dtype: value.dtype)
+        struct Forward: FloatKernel {
+            let v: Tensor, loc: Tensor, w: Tensor, out: Tensor, g: DeformableGeometry
+            func run<T: FloatElement>(_: T.Type) {
+                backend.deformableSampling(v.pointer(T.self), loc.pointer(T.self), w.pointer(T.self), out.pointer(T.self), g)
+            }
+        }
+        value.dtype.dispatchFloat(Forward(v: v, loc: loc, w: w, out: out, g: geometry), operation: "deformableSampling")
+        return out.recorded("deformableSampling", [value, locations, weights]) { grad in
+            let gValue = Tensor.zeros(v.shape, dtype: v.dtype), gLoc = Tensor.zeros(loc.shape, dtype: v.dtype)
+            let gWeights = Tensor.zeros(w.shape, dtype: v.dtype)
+            struct Backward: FloatKernel {
+                let v: Tensor, loc: Tensor, w: Tensor, grad: Tensor, gValue: Tensor, gLoc: Tensor, gWeights: Tensor, g: DeformableGeometry
+                func run<T: FloatElement>(_: T.Type) {
+                    backend.deformableSamplingBackward(v.pointer(T.self), loc.pointer(T.self), w.pointer(T.self), grad.pointer(T.self),
+                                                       gValue.pointer(T.self), gLoc.pointer(T.self), gWeights.pointer(T.self), g)
+                }
+            }
+            v.dtype.dispatchFloat(Backward(v: v, loc: loc, w: w, grad: grad.detached().contiguous(), gValue: gValue, gLoc: gLoc,
+                                           gWeights: gWeights, g: geometry), operation: "deformableSampling backward")
+            return [gValue, gLoc, gWeights]
+        }
+    }
+}
