@@ -30,6 +30,8 @@ public protocol Backend: Sendable {
     func reduceRows<T: TensorElement>(_ op: ReduceOp, _ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<T>)
     /// out[r] = index of the first maximum (or minimum) of row r.
     func argReduceRows<T: TensorElement>(max: Bool, _ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<Int64>)
+    /// softmax (or log-softmax) of each row: exp(x − max) / Σ exp(x − max).
+    func softmaxRows<T: FloatElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, log: Bool, _ out: UnsafeMutablePointer<T>)
     /// Inclusive prefix sums of each row.
     func cumsumRows<T: TensorElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<T>)
     /// Stable sort permutation of each row (NaN sorts as largest).

@@ -42,6 +42,32 @@ extension Backend {
         }
     }
 
+    public func softmaxRows<T: FloatElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, log: Bool, _ out: UnsafeMutablePointer<T>) {
+        let input = SendablePointer(pointer: UnsafeMutablePointer(mutating: x)), output = SendablePointer(pointer: out)
+        let chunk = Swift.max(1, (1 << 16) / Swift.max(length, 1))
+        Parallel.forEach((rows + chunk - 1) / chunk, parallel: rows * length > 1 << 17) { block in
+            for r in (block * chunk)..<Swift.min(rows, (block + 1) * chunk) {
+                let row = UnsafePointer(input.pointer) + r * length, target = output.pointer + r * length
+                var largest = -T.infinity
+                for i in 0..<length where row[i] > largest || row[i].isNaN { largest = row[i] }
+                if largest == -T.infinity { largest = 0 }   // an all −∞ row gives NaN below, as in PyTorch
+                var total = T.zero
+                for i in 0..<length {
+                    let e = T.exp(row[i] - largest)
+                    target[i] = e
+                    total += e
+                }
+                if log {
+                    let shift = largest + T.log(total)
+                    for i in 0..<length { target[i] = row[i] - shift }
+                } else {
+                    let scale = 1 / total
+                    for i in 0..<length { target[i] *= scale }
+                }
+            }
+        }
+    }
+
     public func cumsumRows<T: TensorElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<T>) {
         for r in 0..<rows {
             var running = T.zero

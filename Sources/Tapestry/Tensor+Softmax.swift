@@ -2,16 +2,41 @@
 
 extension Tensor {
     /// softmax(x)ᵢ = exp(xᵢ − m) / Σⱼ exp(xⱼ − m) along `axis`, with m = max x (for stability).
+    /// One fused kernel; the derivative y ⊙ (g − Σ g ⊙ y) is written with tensor ops.
     public func softmax(axis: Int = -1) -> Tensor {
-        let shifted = self - max(axis: axis, keepDim: true).detached()
-        let e = shifted.exp()
-        return e / e.sum(axis: axis, keepDim: true)
+        let a = normalizeAxis(axis, rank: rank)
+        let y = softmaxKernel(axis: a, log: false)
+        return y.recorded("softmax", [self]) { g in
+            let y = Tensor.output(y) { self.softmax(axis: a) }
+            return [y * (g - (g * y).sum(axis: a, keepDim: true))]
+        }
     }
 
-    /// log softmax(x)ᵢ = (xᵢ − m) − log Σⱼ exp(xⱼ − m) along `axis`.
+    /// log softmax(x)ᵢ = (xᵢ − m) − log Σⱼ exp(xⱼ − m) along `axis`; derivative g − softmax(x)·Σ g.
     public func logSoftmax(axis: Int = -1) -> Tensor {
+        let a = normalizeAxis(axis, rank: rank)
+        return softmaxKernel(axis: a, log: true).recorded("logSoftmax", [self]) { g in
+            [g - self.softmax(axis: a) * g.sum(axis: a, keepDim: true)]
+        }
+    }
+
+    /// The composite definitions, kept to check the fused kernel against.
+    func compositeSoftmax(axis: Int, log: Bool) -> Tensor {
         let shifted = self - max(axis: axis, keepDim: true).detached()
-        return shifted - shifted.exp().sum(axis: axis, keepDim: true).log()
+        return log ? shifted - shifted.exp().sum(axis: axis, keepDim: true).log() : shifted.exp() / shifted.exp().sum(axis: axis, keepDim: true)
+    }
+
+    private func softmaxKernel(axis a: Int, log: Bool) -> Tensor {
+        struct Rows: FloatKernel {
+            let input: Tensor, out: Tensor, rows: Int, length: Int, log: Bool
+            func run<T: FloatElement>(_: T.Type) {
+                backend.softmaxRows(input.pointer(T.self), rows: rows, length: length, log: log, out.pointer(T.self))
+            }
+        }
+        let moved = detached().transposed(a, rank - 1).contiguous()
+        let out = Tensor(uninitializedShape: moved.shape, dtype: dtype)
+        dtype.dispatchFloat(Rows(input: moved, out: out, rows: moved.count / Swift.max(shape[a], 1), length: shape[a], log: log), operation: "softmax")
+        return out.transposed(a, rank - 1).contiguous()
     }
 
     /// Layer normalization over the last `normalizedAxes` axes (Ba, Kiros & Hinton, 2016):

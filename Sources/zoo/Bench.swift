@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tapestry
+import TapestryNN
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,7 @@ struct Bench: ParsableCommand {
         elementwise()
         convolution()
         tape()
+        attentionLayers()
     }
 
     /// Best wall time of `repeats` runs of `body`, in seconds.
@@ -99,4 +101,40 @@ struct Bench: ParsableCommand {
     }
 
     func format(_ value: Double) -> String { String(format: value >= 100 ? "%.0f" : value >= 10 ? "%.1f" : "%.2f", value) }
+
+    /// Forward + backward time of a layer, in milliseconds (best of `repeats`).
+    func forwardBackward(_ parameters: [Parameter], _ body: () -> Tensor) -> Double {
+        best {
+            for p in parameters { p.value.grad = nil }
+            body().sum().backward()
+        } * 1000
+    }
+
+    func attentionLayers() {
+        print("\nattention layers, Float32, forward + backward:")
+        var rng = RandomGenerator(seed: 4)
+        let attention = MultiheadAttention(embedDim: 256, heads: 8)
+        let sequence = Tensor.normal([1024, 2, 256], generator: &rng).requiringGrad()
+        let mha = forwardBackward(attention.parameters) { attention(query: sequence, key: sequence, value: sequence).output }
+        print("  MultiheadAttention (B 2, 8 heads, d 256, sequence 1024):          \(format(mha)) ms")
+
+        let shapes = [(80, 80), (40, 40), (20, 20), (10, 10)]
+        let tokens = shapes.reduce(0) { $0 + $1.0 * $1.1 }
+        let deformable = MultiScaleDeformableAttention(dModel: 256, levels: 4, heads: 8, points: 4)
+        let queries = Tensor.normal([2, 300, 256], generator: &rng).requiringGrad()
+        let memory = Tensor.normal([2, tokens, 256], generator: &rng)
+        let references = Tensor.uniform([2, 300, 4, 2], generator: &rng)
+        for fused in [true, false] {
+            deformable.fused = fused
+            let ms = forwardBackward(deformable.parameters) {
+                deformable(query: queries, referencePoints: references, input: memory, spatialShapes: shapes)
+            }
+            print("  deformable attention (B 2, 300 queries, 4 levels 80²…10², 8 heads, 4 points), \(fused ? "fused    " : "composite"): \(format(ms)) ms")
+        }
+
+        let sasa = LocalSelfAttention(inChannels: 64, outChannels: 64, kernelSize: 7, heads: 8)
+        let image = Tensor.normal([2, 64, 32, 32], generator: &rng).requiringGrad()
+        let local = forwardBackward(sasa.parameters) { sasa(image) }
+        print("  SASA layer (64 channels, 8 heads, k 7, input 2×64×32×32):          \(format(local)) ms")
+    }
 }

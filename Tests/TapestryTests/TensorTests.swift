@@ -134,6 +134,19 @@ import Testing
         #expect(m.logicalNot().doubles() == [1, 0, 0])
     }
 
+    @Test func fusedSoftmaxMatchesTheComposite() {
+        let x = randomTensor([3, 5, 7], seed: 3, low: -30, high: 30)
+        for axis in [0, 1, 2] {
+            for log in [false, true] {
+                let fused = log ? x.logSoftmax(axis: axis) : x.softmax(axis: axis)
+                #expect(maxAbsDifference(fused.doubles(), x.compositeSoftmax(axis: axis, log: log).doubles()) < 1e-12)
+            }
+        }
+        // Masked rows: −∞ entries get probability 0; a fully masked row is NaN (as in PyTorch).
+        let masked = Tensor([0, -Double.infinity, 0, -Double.infinity, -Double.infinity, -Double.infinity], shape: [2, 3]).softmax()
+        #expect(Array(masked.doubles()[0..<3]) == [0.5, 0, 0.5] && masked.doubles()[3...].allSatisfy(\.isNaN))
+    }
+
     @Test func elementaryFunctionsMatchFoundation() {
         let xs: [Double] = [-2, -0.5, 0.3, 1.7]
         let t = Tensor(xs)
