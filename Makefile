@@ -24,6 +24,9 @@ demo: deps zoo
 	$(ZOO) info
 	@echo
 	$(SWIFT) run $(RELEASE) Tutorial01TapeAndGradcheck
+	$(SWIFT) run $(RELEASE) Tutorial02NewAttentionLayer
+	@echo
+	$(ZOO) parity --quiet Tests/TapestryNNTests/Fixtures/layers/*.safetensors
 	@echo
 	$(ZOO) bench --repeats 3
 
@@ -37,6 +40,7 @@ test: deps
 	Tests/cli/zoo-cli.sh .build/debug/zoo
 	@echo "== Tutorials"
 	$(SWIFT) run Tutorial01TapeAndGradcheck
+	$(SWIFT) run Tutorial02NewAttentionLayer
 
 zoo: deps
 	$(SWIFT) build $(RELEASE) --product zoo

@@ -39,5 +39,7 @@ let package = Package(
         // Tutorials: each is a markdown walk-through with a small program that CI runs.
         .executableTarget(name: "Tutorial01TapeAndGradcheck", dependencies: ["Tapestry"],
                           path: "Tutorials/01-tape-and-gradcheck", exclude: ["README.md"]),
+        .executableTarget(name: "Tutorial02NewAttentionLayer", dependencies: ["TapestryNN"],
+                          path: "Tutorials/02-new-attention-layer", exclude: ["README.md"]),
     ]
 )

@@ -26,13 +26,6 @@ func randomTensor(_ shape: [Int], seed: UInt64, low: Double = -1, high: Double =
 /// Gradcheck of a module's forward with respect to its input and every parameter, in Float64.
 func expectModuleGradcheck(_ module: Module, input: Tensor, sourceLocation: SourceLocation = #_sourceLocation,
                            _ forward: @escaping (Tensor) -> Tensor) {
-    module.convert(to: .float64)
-    let parameters = module.parameters.filter(\.requiresGrad)
-    let originals = parameters.map(\.value)
-    let report = gradcheck({ values in
-        for (p, v) in zip(parameters, values.dropFirst()) { p.value = v }
-        return forward(values[0])
-    }, inputs: [input] + originals)
-    for (p, v) in zip(parameters, originals) { p.value = v }
+    let report = gradcheck(module, inputs: [input]) { forward($0[0]) }
     #expect(report.passed, "\(report)", sourceLocation: sourceLocation)
 }
