@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "Tapestry", targets: ["Tapestry"]),
         .library(name: "TapestryNN", targets: ["TapestryNN"]),
+        .library(name: "Detection", targets: ["Detection"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
     traits: [
@@ -30,11 +31,13 @@ let package = Package(
             name: "Tapestry",
             dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
         .target(name: "TapestryNN", dependencies: ["Tapestry"]),
+        .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["Tapestry", "TapestryNN", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tapestry", "TapestryNN", "Detection", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),
 
         // Tutorials: each is a markdown walk-through with a small program that CI runs.
         .executableTarget(name: "Tutorial01TapeAndGradcheck", dependencies: ["Tapestry"],

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Tapestry
 import TapestryNN
+import Detection
 
 struct Parity: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +24,7 @@ struct Parity: ParsableCommand {
     var quiet = false
 
     /// Every runner the zoo knows, by fixture model name.
-    static var runners: [String: FixtureRunner] { LayerFixtures.runners }
+    static var runners: [String: FixtureRunner] { LayerFixtures.runners.merging(DetectionFixtures.runners) { a, _ in a } }
 
     func run() throws {
         var failedFiles = 0
@@ -31,10 +32,12 @@ struct Parity: ParsableCommand {
             do {
                 let report = try ParityCheck.run(try Fixture(path: path), dtype: dtype.dtype, runners: Self.runners)
                 print("\(path) [\(dtype.rawValue)]: \(report.passed ? "PASS" : "FAIL") (\(report.lines.count) tensors, \(report.failures.count) failing)")
+                let width = report.lines.map(\.name.count).max() ?? 0
                 for line in report.lines where !quiet || !line.passed {
                     let status = line.passed ? "ok  " : "FAIL"
-                    let detail = line.note ?? String(format: "%.2e (tolerance %.0e)", line.error, line.tolerance)
-                    print("  \(status) \(line.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(String(describing: line.shape).padding(toLength: 16, withPad: " ", startingAt: 0)) \(detail)")
+                    let detail = line.note ?? (line.shape.isEmpty && line.tolerance == 0 ? "" : String(format: "%.2e (tolerance %.0e)", line.error, line.tolerance))
+                    let shape = line.shape.isEmpty ? "" : String(describing: line.shape)
+                    print("  \(status) \(line.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) \(detail)")
                 }
                 if !report.passed { failedFiles += 1 }
             } catch {

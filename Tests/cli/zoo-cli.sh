@@ -25,6 +25,7 @@ layers="$(dirname "$0")/../TapestryNNTests/Fixtures/layers"
 check "parity float64" 0 "$zoo" parity "$layers/conv2d.safetensors" "$layers/max_pool2d.safetensors"
 grep -q "grad.weight" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL parity prints per-tensor lines: $LAST_OUTPUT"; }
 check "parity float32" 0 "$zoo" parity --dtype float32 "$layers/layer_norm.safetensors"
+check "parity hungarian" 0 "$zoo" parity --quiet "$(dirname "$0")/../DetectionTests/Fixtures/hungarian.safetensors"
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
 check "parity on a missing file" 1 "$zoo" parity /nonexistent.safetensors
 check "unknown subcommand" 64 "$zoo" no-such-command

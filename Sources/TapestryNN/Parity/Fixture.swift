@@ -86,10 +86,16 @@ public struct FixtureRun {
     public var module: Module?
     /// Other tensors compared exactly (e.g. `match.0.pred`).
     public var exact: [String: Tensor]
+    /// Tensors compared with the fixture tensor of exactly this name, at output tolerance.
+    public var named: [String: Tensor]
+    /// Checks the runner made itself (a name, and nil when it passed or the reason it failed).
+    public var checks: [(name: String, failure: String?)]
 
-    public init(outputs: [String: Tensor], losses: [String: Tensor] = [:], total: Tensor? = nil, inputs: [String: Tensor] = [:],
-                module: Module? = nil, exact: [String: Tensor] = [:]) {
+    public init(outputs: [String: Tensor] = [:], losses: [String: Tensor] = [:], total: Tensor? = nil, inputs: [String: Tensor] = [:],
+                module: Module? = nil, exact: [String: Tensor] = [:], named: [String: Tensor] = [:],
+                checks: [(name: String, failure: String?)] = []) {
         (self.outputs, self.losses, self.total, self.inputs, self.module, self.exact) = (outputs, losses, total, inputs, module, exact)
+        (self.named, self.checks) = (named, checks)
     }
 }
 

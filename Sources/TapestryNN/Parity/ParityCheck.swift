@@ -87,8 +87,11 @@ public enum ParityCheck {
             case "match":
                 line(name, reference, run.exact[name], tolerance: 0, missing: "not produced")
             default:
-                continue
+                if let ours = run.named[name] { line(name, reference, ours, tolerance: outputTolerance, missing: "") }
             }
+        }
+        for (name, failure) in run.checks {
+            lines.append(Line(name: name, shape: [], error: failure == nil ? 0 : .infinity, tolerance: 0, note: failure))
         }
         return Report(fixture: fixture.path, dtype: dtype, lines: lines)
     }
