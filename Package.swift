@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Tapestry", targets: ["Tapestry"]),
         .library(name: "TapestryNN", targets: ["TapestryNN"]),
         .library(name: "Detection", targets: ["Detection"]),
+        .library(name: "Zoo", targets: ["Zoo"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
     traits: [
@@ -32,12 +33,14 @@ let package = Package(
             dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
         .target(name: "TapestryNN", dependencies: ["Tapestry"]),
         .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN"]),
+        .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "Detection"], path: "Zoo", exclude: ["README.md"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["Tapestry", "TapestryNN", "Detection", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tapestry", "TapestryNN", "Detection", "Zoo", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),
+        .testTarget(name: "ZooTests", dependencies: ["Zoo"], exclude: ["Fixtures"]),
 
         // Tutorials: each is a markdown walk-through with a small program that CI runs.
         .executableTarget(name: "Tutorial01TapeAndGradcheck", dependencies: ["Tapestry"],

@@ -3,6 +3,7 @@ import Foundation
 import Tapestry
 import TapestryNN
 import Detection
+import Zoo
 
 struct Parity: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +25,9 @@ struct Parity: ParsableCommand {
     var quiet = false
 
     /// Every runner the zoo knows, by fixture model name.
-    static var runners: [String: FixtureRunner] { LayerFixtures.runners.merging(DetectionFixtures.runners) { a, _ in a } }
+    static var runners: [String: FixtureRunner] {
+        LayerFixtures.runners.merging(DetectionFixtures.runners) { a, _ in a }.merging(ZooFixtures.runners) { a, _ in a }
+    }
 
     func run() throws {
         var failedFiles = 0
