@@ -26,6 +26,14 @@ check "parity float64" 0 "$zoo" parity "$layers/conv2d.safetensors" "$layers/max
 grep -q "grad.weight" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL parity prints per-tensor lines: $LAST_OUTPUT"; }
 check "parity float32" 0 "$zoo" parity --dtype float32 "$layers/layer_norm.safetensors"
 check "parity hungarian" 0 "$zoo" parity --quiet "$(dirname "$0")/../DetectionTests/Fixtures/hungarian.safetensors"
+coco="$(dirname "$0")/../DetectionTests/Fixtures/coco-eval"
+check "eval-coco json" 0 "$zoo" eval-coco --gt "$coco/gt.json" --results "$coco/dets.json" --json
+STATS="$LAST_OUTPUT" python3 -c '
+import json, os, sys
+ours = json.loads(os.environ["STATS"])["stats"]; theirs = json.load(open(sys.argv[1]))["stats"]
+assert len(ours) == 12 and max(abs(a - b) for a, b in zip(ours, theirs)) < 1e-12, (ours, theirs)
+' "$coco/expected.json" || { failed=$((failed + 1)); echo "FAIL eval-coco --json stats differ from expected.json"; }
+check "eval-coco missing results" 1 "$zoo" eval-coco --gt "$coco/gt.json" --results /nonexistent.json
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
 check "parity on a missing file" 1 "$zoo" parity /nonexistent.safetensors
 check "unknown subcommand" 64 "$zoo" no-such-command
