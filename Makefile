@@ -4,7 +4,7 @@
 # for this machine's CPU (-target-cpu native) with fused multiply-add in the Swift kernels.
 
 SWIFT        ?= swift
-APT_PACKAGES := libopenblas-dev liblapacke-dev
+APT_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libturbojpeg0-dev
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 NATIVE       := -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DTAPESTRY_FMA
 RELEASE      := -c release $(NATIVE)

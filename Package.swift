@@ -32,7 +32,9 @@ let package = Package(
             name: "Tapestry",
             dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
         .target(name: "TapestryNN", dependencies: ["Tapestry"]),
-        .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN"]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN", "CPNG", "CTurboJPEG"]),
         .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "Detection"], path: "Zoo", exclude: ["README.md"]),
         .executableTarget(
             name: "zoo",

@@ -3,14 +3,14 @@ import Foundation
 /// Writing files so that a reader never sees a half-written one: the bytes go to a
 /// temporary file in the same directory, are flushed to disk, and the temporary file is
 /// renamed over the destination (rename is atomic on POSIX file systems).
-enum AtomicFile {
-    struct WriteError: Error, CustomStringConvertible {
-        let path: String
-        let reason: String
-        var description: String { "\(path): \(reason)" }
+package enum AtomicFile {
+    package struct WriteError: Error, CustomStringConvertible {
+        package let path: String
+        package let reason: String
+        package var description: String { "\(path): \(reason)" }
     }
 
-    static func write(_ chunks: [UnsafeRawBufferPointer], to path: String) throws(WriteError) {
+    package static func write(_ chunks: [UnsafeRawBufferPointer], to path: String) throws(WriteError) {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
