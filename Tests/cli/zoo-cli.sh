@@ -34,6 +34,13 @@ ours = json.loads(os.environ["STATS"])["stats"]; theirs = json.load(open(sys.arg
 assert len(ours) == 12 and max(abs(a - b) for a, b in zip(ours, theirs)) < 1e-12, (ours, theirs)
 ' "$coco/expected.json" || { failed=$((failed + 1)); echo "FAIL eval-coco --json stats differ from expected.json"; }
 check "eval-coco missing results" 1 "$zoo" eval-coco --gt "$coco/gt.json" --results /nonexistent.json
+badcoco="$(dirname "$0")/../DetectionTests/Fixtures/bad-coco"
+check "check-data valid" 0 "$zoo" check-data --annotations "$badcoco/valid_minimal.json"
+check "check-data degenerate warns" 0 "$zoo" check-data --annotations "$badcoco/degenerate_boxes.json"
+grep -q "warning: 3 degenerate boxes" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL check-data summarizes degenerate boxes: $LAST_OUTPUT"; }
+check "check-data wrong types" 1 "$zoo" check-data --annotations "$badcoco/wrong_types.json"
+grep -q "annotations entry id 1 (index 0), field bbox" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL check-data names the entry: $LAST_OUTPUT"; }
+check "check-data missing images" 1 "$zoo" check-data --annotations "$badcoco/valid_minimal.json" --images /nonexistent
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
 check "parity on a missing file" 1 "$zoo" parity /nonexistent.safetensors
 check "unknown subcommand" 64 "$zoo" no-such-command
