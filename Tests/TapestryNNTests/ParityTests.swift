@@ -26,7 +26,8 @@ import Testing
     @Test(arguments: layerFixtures, [DType.float64, .float32])
     func reproducesTheReference(_ name: String, _ dtype: DType) throws {
         let report = try ParityCheck.run(try Fixture(path: fixturePath("layers/\(name).safetensors")), dtype: dtype, runners: LayerFixtures.runners)
-        #expect(report.passed, "\(report.failures.map { "\($0.name): \($0.note ?? String($0.error))" })")
+        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
+        #expect(report.passed && failures.isEmpty, "\(failures)")
         #expect(report.lines.contains { $0.name.hasPrefix("grad.") }, "the fixture's gradients were compared")
     }
 

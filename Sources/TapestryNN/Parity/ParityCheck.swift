@@ -2,7 +2,8 @@ import Tapestry
 
 /// Runs a fixture and compares every recorded tensor with what Tapestry computes.
 ///
-/// Errors are relative: max|ours − reference| / max(max|reference|, 10⁻⁶) per tensor. The
+/// Errors are relative: max|ours − reference| / max(max|reference|, 10⁻⁶) per tensor
+/// (gradient samples: relative to the whole gradient's max |g| from `gradstat`). The
 /// floor makes a tensor that is exactly zero in exact arithmetic compare absolutely (DETR's
 /// first decoder self-attention sees all-zero inputs, so its query/key gradients are
 /// rounding noise, 10⁻¹⁹ in the reference): such a tensor must agree to 10⁻¹⁵ in Float64
@@ -50,13 +51,13 @@ public enum ParityCheck {
         let gradientTolerance = dtype == .float64 ? 1e-9 : 1e-3
 
         var lines: [Line] = []
-        func line(_ name: String, _ reference: Tensor, _ ours: Tensor?, tolerance: Double, missing: String) {
+        func line(_ name: String, _ reference: Tensor, _ ours: Tensor?, tolerance: Double, missing: String, scale: Double = 0) {
             guard let ours else { lines.append(Line(name: name, shape: reference.shape, error: .infinity, tolerance: tolerance, note: missing)); return }
             guard ours.count == reference.count else {
                 lines.append(Line(name: name, shape: reference.shape, error: .infinity, tolerance: tolerance, note: "shape \(ours.shape) instead of \(reference.shape)"))
                 return
             }
-            lines.append(Line(name: name, shape: reference.shape, error: relativeError(ours, reference), tolerance: tolerance, note: nil))
+            lines.append(Line(name: name, shape: reference.shape, error: relativeError(ours, reference, scale: scale), tolerance: tolerance, note: nil))
         }
         for (name, reference) in fixture.file.tensors {
             let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
@@ -81,7 +82,9 @@ public enum ParityCheck {
                     let flat = g.contiguous().doubles()
                     return Tensor(indices.map { flat[$0] }, shape: [indices.count], dtype: .float64)
                 }
-                line(name, reference, sample, tolerance: gradientTolerance, missing: "no gradient for \(key)")
+                // Samples are judged against the whole gradient's scale (gradstat's max |g|).
+                let scale = fixture.file["gradstat.\(key)"].map { $0.doubles()[2] } ?? 0
+                line(name, reference, sample, tolerance: gradientTolerance, missing: "no gradient for \(key)", scale: scale)
             case "param":
                 guard rest.hasPrefix("checksum.") else { continue }
                 let key = String(rest.dropFirst("checksum.".count))
@@ -110,9 +113,10 @@ public enum ParityCheck {
         return total
     }
 
-    static func relativeError(_ ours: Tensor, _ reference: Tensor) -> Double {
+    /// max|ours − reference| / max(max|reference|, scale, 10⁻⁶).
+    static func relativeError(_ ours: Tensor, _ reference: Tensor, scale minimumScale: Double = 0) -> Double {
         let a = ours.doubles(), b = reference.doubles()
-        var worst = 0.0, scale = 0.0
+        var worst = 0.0, scale = minimumScale
         for (x, y) in zip(a, b) {
             worst = Swift.max(worst, x.isNaN != y.isNaN ? .infinity : (x.isNaN ? 0 : Swift.abs(x - y)))
             scale = Swift.max(scale, Swift.abs(y))
