@@ -1,24 +1,24 @@
 import Tapestry
 
-/// Max pooling (`nn.MaxPool2d`): the maximum of each window; padding counts as −∞.
-public final class MaxPool2d: Layer {
+/// The window geometry shared by the 2-D pooling layers.
+public class WindowPooling2d: Layer {
     public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+
+    /// Square window; the stride defaults to the window size, as in PyTorch.
     public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
         self.kernelSize = (kernelSize, kernelSize)
         self.stride = (stride ?? kernelSize, stride ?? kernelSize)
         self.padding = (padding, padding)
     }
+}
+
+/// Max pooling (`nn.MaxPool2d`): the maximum of each window; padding counts as −∞.
+public final class MaxPool2d: WindowPooling2d {
     override public func forward(_ input: Tensor) -> Tensor { input.maxPool2d(kernel: kernelSize, stride: stride, padding: padding) }
 }
 
 /// Average pooling (`nn.AvgPool2d`, count_include_pad=True): the mean of each window.
-public final class AvgPool2d: Layer {
-    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
-    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        self.kernelSize = (kernelSize, kernelSize)
-        self.stride = (stride ?? kernelSize, stride ?? kernelSize)
-        self.padding = (padding, padding)
-    }
+public final class AvgPool2d: WindowPooling2d {
     override public func forward(_ input: Tensor) -> Tensor { input.avgPool2d(kernel: kernelSize, stride: stride, padding: padding) }
 }
 

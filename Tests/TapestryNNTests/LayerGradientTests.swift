@@ -98,6 +98,14 @@ import Testing
         #expect(norm.numBatchesTracked.value.item() == 1, "evaluation leaves the statistics alone")
     }
 
+    @Test func poolingLayersByHand() {
+        let x = Tensor((0..<16).map(Double.init), shape: [1, 1, 4, 4])
+        #expect(MaxPool2d(kernelSize: 2)(x).doubles() == [5, 7, 13, 15])
+        #expect(AvgPool2d(kernelSize: 2)(x).doubles() == [2.5, 4.5, 10.5, 12.5])
+        #expect(MaxPool2d(kernelSize: 3, stride: 2, padding: 1)(x).doubles() == [5, 7, 13, 15])
+        #expect(AdaptiveAvgPool2d(outputSize: (1, 1))(x).doubles() == [7.5])
+    }
+
     @Test func dropoutIsSeededScaledAndOffInEvaluation() {
         let x = Tensor.ones([10_000], dtype: .float64)
         let a = Dropout(0.25, seed: 3)(x), b = Dropout(0.25, seed: 3)(x)
