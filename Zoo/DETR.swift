@@ -38,6 +38,17 @@ public final class DETR: Module {
 
         public init() {}
 
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(backbone, forKey: .backbone); try c.encode(dilation, forKey: .dilation)
+            try c.encode(hiddenDim, forKey: .hiddenDim); try c.encode(nheads, forKey: .nheads)
+            try c.encode(encLayers, forKey: .encLayers); try c.encode(decLayers, forKey: .decLayers)
+            try c.encode(dimFeedforward, forKey: .dimFeedforward); try c.encode(dropout, forKey: .dropout)
+            try c.encode(numQueries, forKey: .numQueries); try c.encode(numClasses, forKey: .numClasses)
+            try c.encode(preNorm, forKey: .preNorm); try c.encode(auxLoss, forKey: .auxLoss)
+            try c.encode(frozenBatchNorm, forKey: .frozenBatchNorm); try c.encode(lrBackbone, forKey: .lrBackbone)
+        }
+
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             let d = Config()

@@ -11,6 +11,8 @@ check() {  # name, expected exit code, command...
     LAST_OUTPUT="$out"
 }
 check "info" 0 "$zoo" info
+check "models" 0 "$zoo" models
+grep -q "^detr " <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models lists detr: $LAST_OUTPUT"; }
 grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
 check "inspect valid" 0 "$zoo" inspect "$fixtures/valid.safetensors"
 grep -q "weight  F32\|weight *float32 *\[2, 3\]" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL inspect lists weight [2, 3]: $LAST_OUTPUT"; }
@@ -41,6 +43,12 @@ grep -q "warning: 3 degenerate boxes" <<<"$LAST_OUTPUT" || { failed=$((failed + 
 check "check-data wrong types" 1 "$zoo" check-data --annotations "$badcoco/wrong_types.json"
 grep -q "annotations entry id 1 (index 0), field bbox" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL check-data names the entry: $LAST_OUTPUT"; }
 check "check-data missing images" 1 "$zoo" check-data --annotations "$badcoco/valid_minimal.json" --images /nonexistent
+shapes="$(mktemp -d)"
+check "make-shapes" 0 "$zoo" make-shapes --output "$shapes" --train 6 --val 2 --size 64
+check "check-data on shapes" 0 "$zoo" check-data --annotations "$shapes/annotations/train.json" --images "$shapes/train"
+grep -q "images decoded: 6 ok, 0 failed" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL shapes decode: $LAST_OUTPUT"; }
+rm -rf "$shapes"
+check "make-shapes rejects a bad size" 64 "$zoo" make-shapes --output /tmp/never --size 8
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
 check "parity on a missing file" 1 "$zoo" parity /nonexistent.safetensors
 check "unknown subcommand" 64 "$zoo" no-such-command
