@@ -11,9 +11,9 @@ check() {  # name, expected exit code, command...
     LAST_OUTPUT="$out"
 }
 check "info" 0 "$zoo" info
+grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
 check "models" 0 "$zoo" models
 grep -q "^detr " <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models lists detr: $LAST_OUTPUT"; }
-grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
 check "inspect valid" 0 "$zoo" inspect "$fixtures/valid.safetensors"
 grep -q "weight  F32\|weight *float32 *\[2, 3\]" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL inspect lists weight [2, 3]: $LAST_OUTPUT"; }
 for bad in "$fixtures"/*.safetensors; do
