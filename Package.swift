@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Tapestry", targets: ["Tapestry"]),
         .library(name: "TapestryNN", targets: ["TapestryNN"]),
         .library(name: "Detection", targets: ["Detection"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "Zoo", targets: ["Zoo"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
@@ -35,6 +36,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN", "CPNG", "CTurboJPEG"]),
+        .target(name: "Training", dependencies: ["Tapestry", "TapestryNN"]),
         .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "Detection"], path: "Zoo", exclude: ["README.md"]),
         .executableTarget(
             name: "zoo",
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),
         .testTarget(name: "ZooTests", dependencies: ["Zoo"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
 
         // Tutorials: each is a markdown walk-through with a small program that CI runs.
         .executableTarget(name: "Tutorial01TapeAndGradcheck", dependencies: ["Tapestry"],
