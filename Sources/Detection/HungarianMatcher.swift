@@ -1,3 +1,5 @@
+import Tapestry
+
 /// Exact minimum-cost assignment for rectangular cost matrices (the linear sum assignment
 /// problem), by shortest augmenting paths with row and column potentials — the Hungarian
 /// method of Kuhn (1955) and Munkres (1957) in the O(n²m) form of Jonker & Volgenant (1987).
@@ -26,7 +28,7 @@ public enum LinearAssignment {
 
     /// Solves the assignment for `cost`, row-major with `rows`×`columns` entries.
     public static func solve(_ cost: [Double], rows n: Int, columns m: Int) throws(Failure) -> Matching {
-        precondition(cost.count == n * m, "LinearAssignment: \(cost.count) costs for a \(n)×\(m) matrix")
+        check(cost.count == n * m, "LinearAssignment: \(cost.count) costs for a \(n)×\(m) matrix")
         for (index, c) in cost.enumerated() where c.isNaN || c == -.infinity {
             throw .invalidCost(row: index / max(m, 1), column: index % max(m, 1))
         }

@@ -10,7 +10,7 @@ public struct RGBImage: Sendable, Equatable {
     public var pixels: [UInt8]
 
     public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(pixels.count == width * height * 3, "RGBImage: \(pixels.count) bytes for \(width)×\(height)")
+        check(pixels.count == width * height * 3, "RGBImage: \(pixels.count) bytes for \(width)×\(height)")
         (self.width, self.height, self.pixels) = (width, height, pixels)
     }
 

@@ -86,9 +86,8 @@ struct StridedWalk {
         var dims: [Int] = []
         var strides: [[Int]] = Array(repeating: [], count: operands)
         for axis in 0..<shape.count where shape[axis] != 1 {
-            if let last = dims.last,
+            if !dims.isEmpty,
                (0..<operands).allSatisfy({ strides[$0].last! == operandStrides[$0][axis] &* shape[axis] }) {
-                _ = last
                 dims[dims.count - 1] = dims[dims.count - 1] &* shape[axis]
                 for o in 0..<operands { strides[o][strides[o].count - 1] = operandStrides[o][axis] }
             } else {

@@ -1,3 +1,6 @@
+import Foundation
+import Synchronization
+
 /// A seeded, counter-based random number generator.
 ///
 /// Value `i` of a stream depends only on (seed, counter + i), through the SplitMix64
@@ -46,7 +49,7 @@ public struct RandomGenerator: Sendable, Equatable, Codable {
         for i in 0..<count {
             let u1 = 1 - Double(Self.mix(seed, start &+ UInt64(2 * i)) >> 11) * 0x1p-53  // in (0, 1]: finite log
             let u2 = Double(Self.mix(seed, start &+ UInt64(2 * i + 1)) >> 11) * 0x1p-53
-            out[i] = T(mean + std * (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
+            out[i] = T(mean + std * (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
         }
     }
 
@@ -56,12 +59,6 @@ public struct RandomGenerator: Sendable, Equatable, Codable {
         return Int(nextUniform() * Double(bound)) % bound
     }
 }
-
-import Foundation
-@inline(__always) private func _log(_ x: Double) -> Double { Foundation.log(x) }
-@inline(__always) private func _cos(_ x: Double) -> Double { Foundation.cos(x) }
-
-import Synchronization
 
 /// The process-wide generator that layers draw their initial weights and dropout masks
 /// from when no generator is passed (like PyTorch's global RNG). `manualSeed` makes every

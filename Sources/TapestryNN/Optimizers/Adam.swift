@@ -1,3 +1,4 @@
+import Foundation
 import Tapestry
 
 /// Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, "Decoupled Weight Decay
@@ -59,4 +60,3 @@ public final class AdamW: Adam {
     }
 }
 
-import Foundation
