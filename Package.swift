@@ -37,10 +37,10 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN", "CPNG", "CTurboJPEG"]),
         .target(name: "Training", dependencies: ["Tapestry", "TapestryNN"]),
-        .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "Detection"], path: "Zoo", exclude: ["README.md"]),
+        .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "Detection", "Training"], path: "Zoo", exclude: ["README.md"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["Tapestry", "TapestryNN", "Detection", "Zoo", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tapestry", "TapestryNN", "Detection", "Training", "Zoo", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),

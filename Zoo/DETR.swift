@@ -28,12 +28,16 @@ public final class DETR: Module {
         /// Frozen batch norm in the backbone (DETR's choice); false trains BatchNorm2d.
         public var frozenBatchNorm = true
         public var lrBackbone = 1e-5
+        /// Channels of the backbone's first stage (torchvision's 64; smaller for small images).
+        /// Not an argument of the original code.
+        public var backboneWidth = 64
 
         enum CodingKeys: String, CodingKey {
             case backbone, dilation, nheads, dropout
             case hiddenDim = "hidden_dim", encLayers = "enc_layers", decLayers = "dec_layers"
             case dimFeedforward = "dim_feedforward", numQueries = "num_queries", numClasses = "num_classes"
             case preNorm = "pre_norm", auxLoss = "aux_loss", frozenBatchNorm = "frozen_batch_norm", lrBackbone = "lr_backbone"
+            case backboneWidth = "backbone_width"
         }
 
         public init() {}
@@ -47,6 +51,7 @@ public final class DETR: Module {
             try c.encode(numQueries, forKey: .numQueries); try c.encode(numClasses, forKey: .numClasses)
             try c.encode(preNorm, forKey: .preNorm); try c.encode(auxLoss, forKey: .auxLoss)
             try c.encode(frozenBatchNorm, forKey: .frozenBatchNorm); try c.encode(lrBackbone, forKey: .lrBackbone)
+            try c.encode(backboneWidth, forKey: .backboneWidth)
         }
 
         public init(from decoder: Decoder) throws {
@@ -66,6 +71,7 @@ public final class DETR: Module {
             auxLoss = try c.decodeIfPresent(Bool.self, forKey: .auxLoss) ?? d.auxLoss
             frozenBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .frozenBatchNorm) ?? d.frozenBatchNorm
             lrBackbone = try c.decodeIfPresent(Double.self, forKey: .lrBackbone) ?? d.lrBackbone
+            backboneWidth = try c.decodeIfPresent(Int.self, forKey: .backboneWidth) ?? d.backboneWidth
         }
     }
 
@@ -84,6 +90,7 @@ public final class DETR: Module {
         guard config.hiddenDim % config.nheads == 0 else {
             throw ZooError.invalidConfig("hidden_dim \(config.hiddenDim) is not divisible by nheads \(config.nheads)")
         }
+        guard config.backboneWidth >= 1 else { throw ZooError.invalidConfig("backbone_width must be positive") }
         guard !config.dilation || depth.rawValue >= 50 else {
             throw ZooError.invalidConfig("dilation (DC5) needs resnet50 or resnet101: torchvision's BasicBlock has no dilation")
         }
@@ -92,7 +99,7 @@ public final class DETR: Module {
         classEmbed = Linear(d, config.numClasses + 1)
         bboxEmbed = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
         queryEmbed = Embedding(config.numQueries, d)
-        backbone = DETRBackbone(ResNet(depth, norm: config.frozenBatchNorm ? .frozenBatchNorm : .batchNorm, dilateLastStage: config.dilation))
+        backbone = DETRBackbone(ResNet(depth, norm: config.frozenBatchNorm ? .frozenBatchNorm : .batchNorm, dilateLastStage: config.dilation, width: config.backboneWidth))
         inputProj = Conv2d(backbone.body.stageChannels[3], d, kernelSize: 1)
         self.config = config
         super.init()

@@ -85,21 +85,6 @@ public enum DetectionTransforms {
                                                    boxes: Tensor(boxes, shape: [s.labels.count, 4], dtype: .float32)))
     }
 
-    /// DETR's training pipeline: flip, then with equal chance either a multi-scale resize or
-    /// resize → random crop → multi-scale resize; then normalization.
-    public static func train(_ s: DetectionSample, scales: [Int], maxSize: Int, cropResize: [Int], crop: (Int, Int),
-                             _ rng: inout RandomGenerator) -> (image: Tensor, target: DetectionTarget) {
-        var x = randomHorizontalFlip(s, &rng)
-        if rng.nextUniform() < 0.5 {
-            x = randomResize(x, sizes: scales, maxSize: maxSize, &rng)
-        } else {
-            x = randomResize(x, sizes: cropResize, maxSize: nil, &rng)
-            x = randomSizeCrop(x, minSize: crop.0, maxSize: crop.1, &rng)
-            x = randomResize(x, sizes: scales, maxSize: maxSize, &rng)
-        }
-        return normalize(x)
-    }
-
     /// Pads images bottom/right to the largest height and width into [B, 3, H, W] with a
     /// mask [B, H, W] that is true on padding (DETR's `nested_tensor_from_tensor_list`).
     public static func batch(_ images: [Tensor]) -> (images: Tensor, mask: Tensor) {

@@ -7,7 +7,8 @@ import Tapestry
 ///
 /// Stem: 7×7 conv stride 2 → norm → ReLU → 3×3 max-pool stride 2; stages of 64/128/256/512
 /// planes with strides 1/2/2/2. `dilateLastStage` replaces layer4's stride with dilation 2
-/// (DETR's DC5). `features(_:)` returns every stage's output (Stacked-DETR uses layer3,
+/// (DETR's DC5). `width` scales every stage (torchvision's is 64: stages of w, 2w, 4w, 8w
+/// planes) for small models on small images; parameter names stay the same. `features(_:)` returns every stage's output (Stacked-DETR uses layer3,
 /// Deformable DETR layers 2–4).
 public final class ResNet: Layer {
     public enum Depth: Int, Sendable, CaseIterable {
@@ -48,14 +49,16 @@ public final class ResNet: Layer {
     /// Channels out of each stage.
     public let stageChannels: [Int]
 
-    public init(_ depth: Depth, norm: Norm = .batchNorm, dilateLastStage: Bool = false, classes: Int? = nil) {
+    public init(_ depth: Depth, norm: Norm = .batchNorm, dilateLastStage: Bool = false, classes: Int? = nil, width: Int = 64) {
         check(!dilateLastStage || depth.bottleneck, "ResNet-\(depth.rawValue): dilation needs Bottleneck blocks (torchvision's BasicBlock rejects it)")
+        check(width >= 1, "ResNet: width must be positive, got \(width)")
         let expansion = depth.bottleneck ? 4 : 1
-        conv1 = Conv2d(3, 64, kernelSize: 7, stride: 2, padding: 3, bias: false)
-        bn1 = norm.make(64)
-        var inChannels = 64, dilation = 1
+        let stagePlanes = [width, 2 * width, 4 * width, 8 * width]
+        conv1 = Conv2d(3, width, kernelSize: 7, stride: 2, padding: 3, bias: false)
+        bn1 = norm.make(width)
+        var inChannels = width, dilation = 1
         var stages: [Sequential] = []
-        for (index, (planes, blockCount)) in zip([64, 128, 256, 512], depth.blocks).enumerated() {
+        for (index, (planes, blockCount)) in zip(stagePlanes, depth.blocks).enumerated() {
             var stride = index == 0 ? 1 : 2
             let previousDilation = dilation
             if index == 3 && dilateLastStage { dilation *= stride; stride = 1 }
@@ -74,8 +77,8 @@ public final class ResNet: Layer {
             stages.append(Sequential(blocks))
         }
         (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3])
-        stageChannels = [64, 128, 256, 512].map { $0 * expansion }
-        fc = classes.map { Linear(512 * expansion, $0) }
+        stageChannels = stagePlanes.map { $0 * expansion }
+        fc = classes.map { Linear(stagePlanes[3] * expansion, $0) }
     }
 
     /// The outputs of layer1 … layer4.

@@ -58,9 +58,14 @@ import Testing
     }
 
     @Test func trainPipelineIsDeterministicFromTheSeed() {
-        var a = RandomGenerator(seed: 5), b = RandomGenerator(seed: 5)
-        let x = DetectionTransforms.train(sample(), scales: [32, 40, 48], maxSize: 80, cropResize: [40], crop: (20, 40), &a)
-        let y = DetectionTransforms.train(sample(), scales: [32, 40, 48], maxSize: 80, cropResize: [40], crop: (20, 40), &b)
+        var config = DetectionDataConfig()
+        (config.scales, config.maxSize, config.cropResize, config.cropMin, config.cropMax) = ([32, 40, 48], 80, [40], 20, 40)
+        var a = RandomGenerator(seed: 5), b = RandomGenerator(seed: 5), c = RandomGenerator(seed: 6)
+        let x = config.trainingExample(sample(), &a), y = config.trainingExample(sample(), &b)
         #expect(x.image.doubles() == y.image.doubles() && x.target.boxes.doubles() == y.target.boxes.doubles())
+        // Over a few seeds the pipeline takes both branches and several scales.
+        var shapes = Set<[Int]>()
+        for _ in 0..<12 { shapes.insert(config.trainingExample(sample(), &c).image.shape) }
+        #expect(shapes.count > 1)
     }
 }

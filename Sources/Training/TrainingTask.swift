@@ -1,0 +1,32 @@
+import Tapestry
+import TapestryNN
+
+/// What the trainer needs from a model: the model itself, how to split its parameters into
+/// optimizer groups, the loss on a batch of training examples, and an evaluation.
+///
+/// The trainer owns the loop (order of examples, optimizer, schedule, clipping,
+/// checkpoints, logs); a task owns everything specific to its data and model. A detector
+/// returns its set loss and COCO AP, a classifier its cross-entropy and accuracy.
+public protocol TrainingTask: AnyObject {
+    /// The model being trained; its parameters and buffers go into checkpoints.
+    var model: Module { get }
+    /// How many training examples there are; an epoch visits each once in a seeded order.
+    var exampleCount: Int { get }
+    /// The optimizer's parameter groups, from the base learning rate and weight decay.
+    func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup]
+    /// The loss on the training examples `examples` (indices below `exampleCount`), with the
+    /// model in training mode. `random` is this batch's own generator for augmentation.
+    func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss
+    /// Metrics on held-out data ("AP", "accuracy", …); called with the model in eval mode
+    /// and gradients off. `progress` receives (done, total).
+    func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double]
+    /// How a user finds these examples in their data, e.g. "image ids 12, 40".
+    func describe(examples: [Int]) -> String
+}
+
+/// A batch's loss: the tensor to differentiate, and every term by name for the logs.
+public struct TrainingLoss {
+    public var total: Tensor
+    public var terms: [String: Double]
+    public init(total: Tensor, terms: [String: Double]) { (self.total, self.terms) = (total, terms) }
+}

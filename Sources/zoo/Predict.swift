@@ -1,0 +1,80 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Tapestry
+import Training
+import Zoo
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Detect objects in images with a trained model: JSON plus pictures with the boxes drawn.",
+        discussion: "Writes <output>/predictions.json and <output>/<image>.png for each image, and with --sheet one picture of them all.")
+
+    @Argument(help: "Images (PNG or JPEG).")
+    var images: [String]
+
+    @Option(help: "A checkpoint file, or a run folder (its newest checkpoint is used).")
+    var checkpoint = "runs/detr"
+
+    @Option(help: "Folder for the JSON and the pictures.")
+    var output = "predictions"
+
+    @Option(help: "Keep detections scoring at least this.")
+    var threshold = 0.5
+
+    @Option(help: "Also write all pictures side by side into this PNG file.")
+    var sheet: String?
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("name at least one image") }
+        if !(0...1).contains(threshold) { throw ValidationError("--threshold must be in [0, 1]") }
+    }
+
+    func run() throws {
+        do {
+            let (detector, settings, file, step) = try ZooRun.load(checkpoint: checkpoint)
+            let data = try settings.decode(DetectionDataConfig.self, section: "data")
+            let names = try categoryNames(settings)
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            var records: [JSONValue] = [], pictures: [(title: String, image: RGBImage)] = []
+            for path in images {
+                let image = try ImageIO.decode(path)
+                let sample = DetectionSample(image: image, boxes: [], labels: [], imageId: 0)
+                let kept = DetectionTask.predict(detector, [data.evaluationImage(sample)], sizes: [(image.height, image.width)])[0]
+                    .filter { $0.score >= threshold }.sorted { $0.score > $1.score }
+                let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                let scale = max(1, 384 / max(image.width, image.height))
+                let drawn = Drawing.annotated(image, kept.map { ($0.classIndex, $0.box, $0.score) }, names: names, scale: scale)
+                try ImageIO.writePNG(drawn, to: (output as NSString).appendingPathComponent(base + ".png"))
+                pictures.append((base, drawn))
+                records.append(.object([("image", .string(path)), ("detections", .array(kept.map { d in
+                    .object([("label", .string(d.classIndex < names.count ? names[d.classIndex] : "\(d.classIndex)")),
+                             ("score", .number(String(d.score))), ("box_xyxy", .array(d.box.map { .number(String($0)) }))])
+                }))]))
+                print("\(path): \(kept.count) detection\(kept.count == 1 ? "" : "s")" + kept.prefix(5).map { d in
+                    String(format: "  %@ %.2f", d.classIndex < names.count ? names[d.classIndex] : "\(d.classIndex)", d.score)
+                }.joined())
+            }
+            let document = JSONValue.object([("checkpoint", .string(file)), ("step", .number(String(step))), ("threshold", .number(String(threshold))),
+                                              ("images", .array(records))])
+            let jsonPath = (output as NSString).appendingPathComponent("predictions.json")
+            try Data((document.serialized + "\n").utf8).write(to: URL(fileURLWithPath: jsonPath), options: .atomic)
+            print("wrote \(jsonPath) and \(images.count) picture\(images.count == 1 ? "" : "s") in \(output)")
+            if let sheet {
+                try ImageIO.writePNG(Drawing.sheet(pictures, columns: min(4, pictures.count)), to: sheet)
+                print("wrote \(sheet)")
+            }
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// Class names from the dataset the model was trained on, or numbers when it is gone.
+    func categoryNames(_ settings: Settings) throws -> [String] {
+        let data = try settings.decode(DetectionDataConfig.self, section: "data")
+        if let location = try? DatasetLocation.find(in: data.path), let dataset = try? COCODataset.load(location.valAnnotations) {
+            return dataset.categories.map(\.name)
+        }
+        return data.path == DetectionDataConfig.shapes.path ? ShapesDataset.categories : []
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Tapestry
+import Training
+import Zoo
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a zoo model (on the embedded shapes dataset when no data is named).",
+        discussion: """
+            Settings come in layers: the model's defaults (a small preset for the shapes dataset, the paper's \
+            otherwise), then --config FILE (JSON: {"model": {...}, "trainer": {...}, ...}), then each --set. \
+            `zoo models --config` lists every key. Checkpoints, metrics.jsonl and TensorBoard events go to \
+            --output; --resume continues from its newest checkpoint. Ctrl-C finishes the step, saves and exits 130.
+            """)
+
+    @Argument(help: "The model (see zoo models).")
+    var model: String
+
+    @Option(help: "COCO-format dataset folder: annotations/{train,val}.json with train/ and val/ (or COCO 2017's names).")
+    var data: String?
+
+    @Option(help: "JSON settings file.")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: "Override one setting: key=value or section.key=value (repeatable).")
+    var assignments: [String] = []
+
+    @Option(help: "Folder for checkpoints and logs (default runs/<model>).")
+    var output: String?
+
+    @Option(help: "Stop after this many steps in this run.")
+    var maxSteps: Int?
+
+    @Option(help: "Stop after the step that passes this many minutes.")
+    var maxMinutes: Double?
+
+    @Flag(help: "Continue from the newest checkpoint in the output folder.")
+    var resume = false
+
+    func validate() throws {
+        if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
+        if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
+    }
+
+    func run() throws {
+        let output = self.output ?? "runs/\(model)"
+        do {
+            var settings = try ZooRun.settings(model: model, shapes: data == nil, configFile: config,
+                                               assignments: (data.map { ["data.path=\($0)"] } ?? []) + assignments)
+            var checkpoint: String?
+            if resume {
+                guard let latest = Checkpoint.latest(in: output) else { fail("--resume: no checkpoint in \(output)") }
+                let stored = try ZooRun.settings(model: model, stored: try Checkpoint.read(latest).settings)
+                if config != nil || !assignments.isEmpty || data != nil {
+                    let changed = settings.differences(from: stored).filter { !$0.hasPrefix("model.num_classes") }
+                    guard changed.isEmpty else { fail("--resume: \(latest) was trained with other settings:\n  " + changed.joined(separator: "\n  ")) }
+                }
+                (settings, checkpoint) = (stored, latest)
+            }
+            let (train, validation, dataConfig) = try ZooRun.dataset(settings)
+            for warning in train.dataset.warnings + validation.dataset.warnings { print("warning: \(warning)") }
+            try ZooRun.fitClasses(&settings, categories: train.dataset.categories.count)
+            let trainerConfig = try settings.decode(TrainerConfig.self, section: "trainer")
+            DefaultRandom.manualSeed(trainerConfig.seed)
+            let task = try ZooRun.task(model: model, settings: settings, train: train, validation: validation, data: dataConfig)
+            let trainer = try Trainer(task: task, config: trainerConfig, modelName: model, settings: settings.json, directory: output)
+            (trainer.maxSteps, trainer.timeLimit) = (maxSteps, maxMinutes.map { $0 * 60 })
+            if let checkpoint {
+                try trainer.resume(from: checkpoint)
+                print("resuming from \(checkpoint) at step \(trainer.state.step)")
+            }
+            print("""
+                \(model): \(task.model.parameterCount(trainableOnly: true)) trainable parameters; \
+                \(train.images.count) training images (\(dataConfig.path)), \(validation.images.count) for evaluation
+                \(trainer.stepsPerEpoch) steps per epoch × \(trainerConfig.epochs) epochs = \(trainer.totalSteps) steps\
+                \(maxSteps.map { ", stopping after \($0) in this run" } ?? "")\(maxMinutes.map { ", or after \($0) minutes" } ?? ""); output in \(output)
+                """)
+            Interrupt.install()
+            let summary = try trainer.run()
+            if let first = summary.firstLoss, let last = summary.lastLoss {
+                print(String(format: "loss %.4f → %.4f over steps %d–%d", first, last, summary.firstStep, summary.lastStep))
+            }
+            for (label, metrics) in [("untrained", summary.initialEvaluation), ("trained", summary.evaluation)] {
+                if let metrics, let ap = metrics["AP"], let ap50 = metrics["AP50"] { print(String(format: "%@ AP %.3f  AP50 %.3f", label, ap, ap50)) }
+            }
+            print("checkpoint: \(summary.checkpoint ?? "none")")
+        } catch let error as TrainingError {
+            if case .interrupted = error { FileHandle.standardError.write(Data("zoo: \(error)\n".utf8)); throw ExitCode(130) }
+            fail("\(error)")
+        } catch {
+            fail("\(error)")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Detection
+import Tapestry
+import TapestryNN
+import Training
+
+/// A set-prediction detector: padded images and their mask in, one prediction per decoder
+/// layer out (the last is the final one).
+public protocol Detector: Module {
+    func detect(images: Tensor, mask: Tensor) -> [DetectionOutput]
+    /// Parameters trained at the backbone's learning rate, and that rate.
+    var backboneLearningRate: Double { get }
+}
+
+extension DETR: Detector {
+    public func detect(images: Tensor, mask: Tensor) -> [DetectionOutput] { self(images: images, mask: mask).layers }
+    public var backboneLearningRate: Double { config.lrBackbone }
+}
+
+/// Training and evaluating a detector on a COCO-format dataset: the trainer's task for every
+/// detector of the zoo.
+///
+/// Loss: the criterion on the final layer plus the auxiliary layers. Evaluation: the
+/// post-processed detections of every validation image, scored with COCO's 12 numbers.
+public final class DetectionTask: TrainingTask {
+    public let detector: any Detector
+    public var model: Module { detector }
+    public let criterion: DETRCriterion
+    public let train: DetectionSplit
+    public let validation: DetectionSplit?
+    public let data: DetectionDataConfig
+    /// Images per forward pass during evaluation.
+    public var evaluationBatchSize = 8
+
+    public init(detector: any Detector, criterion: DETRCriterion, train: DetectionSplit, validation: DetectionSplit?, data: DetectionDataConfig) {
+        (self.detector, self.criterion, self.train, self.validation, self.data) = (detector, criterion, train, validation, data)
+    }
+
+    public var exampleCount: Int { train.images.count }
+
+    /// The backbone at its own rate (DETR's `lr_backbone`), everything else at `lr`.
+    public func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup] {
+        ParameterGroup.split(detector, matching: { $0.hasPrefix("backbone.") }, matchingRate: detector.backboneLearningRate,
+                             learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    public func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss {
+        var images: [Tensor] = [], targets: [DetectionTarget] = []
+        for index in examples {
+            let (image, target) = data.trainingExample(try train.sample(index), &random)
+            images.append(image)
+            targets.append(target)
+        }
+        let (batch, mask) = DetectionTransforms.batch(images)
+        let outputs = detector.detect(images: batch, mask: mask)
+        let result = try criterion(outputs.last!, auxiliary: Array(outputs.dropLast()), targets: targets)
+        let terms = result.terms.mapValues { $0.cast(to: .float64).item() }
+        return TrainingLoss(total: result.total, terms: terms)
+    }
+
+    /// COCO AP and friends on the validation split ("AP", "AP50", …, "AR100", …).
+    public func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double] {
+        guard let validation else { return [:] }
+        let evaluation = try Self.evaluate(detector, on: validation, data: data, batchSize: evaluationBatchSize, progress: progress)
+        return Dictionary(uniqueKeysWithValues: zip(COCOEvaluation.statNames, evaluation.stats))
+    }
+
+    /// Detections for every image of `split`, scored against its ground truth.
+    public static func evaluate(_ detector: any Detector, on split: DetectionSplit, data: DetectionDataConfig, batchSize: Int = 8,
+                                progress: (Int, Int) -> Void = { _, _ in }) throws -> COCOEvaluation {
+        var results: [COCOResult] = []
+        for start in stride(from: 0, to: split.images.count, by: batchSize) {
+            let indices = Array(start..<min(start + batchSize, split.images.count))
+            let samples = try indices.map { try split.sample($0) }
+            let detections = predict(detector, samples.map { data.evaluationImage($0) }, sizes: samples.map { ($0.height, $0.width) })
+            results += PostProcessing.cocoResults(detections, imageIds: samples.map(\.imageId), categoryIds: split.categoryIds)
+            progress(indices.last! + 1, split.images.count)
+        }
+        return try COCOEvaluation.evaluate(groundTruth: split.groundTruth(), results: results, resultsName: "detections")
+    }
+
+    /// Scored boxes (one per query) in each image's original pixels.
+    public static func predict(_ detector: any Detector, _ images: [Tensor], sizes: [(height: Int, width: Int)]) -> [[ScoredBox]] {
+        noGrad {
+            let (batch, mask) = DetectionTransforms.batch(images)
+            let output = detector.detect(images: batch, mask: mask).last!
+            return PostProcessing.softmaxDetections(output, imageSizes: sizes)
+        }
+    }
+
+    public func describe(examples: [Int]) -> String {
+        "image id\(examples.count == 1 ? "" : "s") " + examples.map { String(train.images[$0].id) }.joined(separator: ", ")
+    }
+}
