@@ -26,8 +26,10 @@ public enum Drawing {
 
     /// Fills the rectangle [x0, x1) × [y0, y1), clipped to the image.
     public static func fill(_ image: inout RGBImage, x0: Int, y0: Int, x1: Int, y1: Int, colour: (UInt8, UInt8, UInt8)) {
-        for y in Swift.max(0, y0)..<Swift.min(image.height, Swift.max(y1, 0)) where y0 < y1 {
-            for x in Swift.max(0, x0)..<Swift.min(image.width, Swift.max(x1, 0)) where x0 < x1 {
+        let (top, bottom) = (Swift.max(0, y0), Swift.min(image.height, y1)), (left, right) = (Swift.max(0, x0), Swift.min(image.width, x1))
+        guard top < bottom && left < right else { return }
+        for y in top..<bottom {
+            for x in left..<right {
                 let i = (y * image.width + x) * 3
                 (image.pixels[i], image.pixels[i + 1], image.pixels[i + 2]) = colour
             }

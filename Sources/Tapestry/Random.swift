@@ -63,20 +63,38 @@ public struct RandomGenerator: Sendable, Equatable, Codable {
 /// The process-wide generator that layers draw their initial weights and dropout masks
 /// from when no generator is passed (like PyTorch's global RNG). `manualSeed` makes every
 /// run that follows reproducible.
+///
+/// `withGenerator` gives the code it runs (on the calling task) a generator of its own, so
+/// a training run or a test is not disturbed by other work drawing random numbers meanwhile.
 public enum DefaultRandom {
-    private static let generator = Mutex(RandomGenerator(seed: 0))
+    final class Box: Sendable {
+        let generator: Mutex<RandomGenerator>
+        init(_ generator: RandomGenerator) { self.generator = Mutex(generator) }
+    }
+
+    private static let global = Box(RandomGenerator(seed: 0))
+    @TaskLocal private static var scoped: Box?
+    private static var current: Box { scoped ?? global }
 
     /// Restarts the default generator from `seed`.
-    public static func manualSeed(_ seed: UInt64) { generator.withLock { $0 = RandomGenerator(seed: seed) } }
+    public static func manualSeed(_ seed: UInt64) { current.generator.withLock { $0 = RandomGenerator(seed: seed) } }
 
     /// The current state, to store in a checkpoint.
     public static var state: RandomGenerator {
-        get { generator.withLock { $0 } }
-        set { generator.withLock { $0 = newValue } }
+        get { current.generator.withLock { $0 } }
+        set { current.generator.withLock { $0 = newValue } }
     }
 
     /// Runs `body` with exclusive access to the default generator.
     public static func draw<R: Sendable>(_ body: (inout RandomGenerator) -> R) -> R {
-        generator.withLock { g in body(&g) }
+        current.generator.withLock { g in body(&g) }
+    }
+
+    /// Runs `body` with `generator` as the default generator of this task; returns the
+    /// result and the generator's state afterwards.
+    public static func withGenerator<R>(_ generator: RandomGenerator, _ body: () throws -> R) rethrows -> (R, RandomGenerator) {
+        let box = Box(generator)
+        let result = try $scoped.withValue(box) { try body() }
+        return (result, box.generator.withLock { $0 })
     }
 }

@@ -89,8 +89,11 @@ public final class Trainer {
         metrics = try MetricsLog(path: path("metrics.jsonl"))
         events = try TensorBoardWriter(directory: path("tensorboard"))
         try Data(settings.utf8).write(to: URL(fileURLWithPath: path("settings.json")), options: .atomic)
-        DefaultRandom.state = state.random
+        // The run draws its dropout masks from its own generator, saved with each step.
+        return try DefaultRandom.withGenerator(state.random) { try trainingLoop() }.0
+    }
 
+    func trainingLoop() throws -> Summary {
         var summary = Summary(firstStep: state.step, lastStep: state.step)
         let stopStep = min(totalSteps, maxSteps.map { state.step + $0 } ?? totalSteps)
         let progress = ProgressReporter(totalSteps: totalSteps, firstStep: state.step, every: config.logEvery, interactive: interactiveProgress)

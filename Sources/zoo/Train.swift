@@ -59,8 +59,8 @@ struct Train: ParsableCommand {
                 }
                 (settings, checkpoint) = (stored, latest)
             }
-            let (train, validation, dataConfig) = try ZooRun.dataset(settings)
-            for warning in train.dataset.warnings + validation.dataset.warnings { print("warning: \(warning)") }
+            let (train, validation, dataConfig) = try ZooRun.dataset(settings, log: say)
+            for warning in train.dataset.warnings + validation.dataset.warnings { say("warning: \(warning)") }
             try ZooRun.fitClasses(&settings, categories: train.dataset.categories.count)
             let trainerConfig = try settings.decode(TrainerConfig.self, section: "trainer")
             DefaultRandom.manualSeed(trainerConfig.seed)
@@ -69,9 +69,9 @@ struct Train: ParsableCommand {
             (trainer.maxSteps, trainer.timeLimit) = (maxSteps, maxMinutes.map { $0 * 60 })
             if let checkpoint {
                 try trainer.resume(from: checkpoint)
-                print("resuming from \(checkpoint) at step \(trainer.state.step)")
+                say("resuming from \(checkpoint) at step \(trainer.state.step)")
             }
-            print("""
+            say("""
                 \(model): \(task.model.parameterCount(trainableOnly: true)) trainable parameters; \
                 \(train.images.count) training images (\(dataConfig.path)), \(validation.images.count) for evaluation
                 \(trainer.stepsPerEpoch) steps per epoch × \(trainerConfig.epochs) epochs = \(trainer.totalSteps) steps\
@@ -80,12 +80,12 @@ struct Train: ParsableCommand {
             Interrupt.install()
             let summary = try trainer.run()
             if let first = summary.firstLoss, let last = summary.lastLoss {
-                print(String(format: "loss %.4f → %.4f over steps %d–%d", first, last, summary.firstStep, summary.lastStep))
+                say(String(format: "loss %.4f → %.4f over steps %d–%d", first, last, summary.firstStep, summary.lastStep))
             }
             for (label, metrics) in [("untrained", summary.initialEvaluation), ("trained", summary.evaluation)] {
-                if let metrics, let ap = metrics["AP"], let ap50 = metrics["AP50"] { print(String(format: "%@ AP %.3f  AP50 %.3f", label, ap, ap50)) }
+                if let metrics, let ap = metrics["AP"], let ap50 = metrics["AP50"] { say(String(format: "%@ AP %.3f  AP50 %.3f", label, ap, ap50)) }
             }
-            print("checkpoint: \(summary.checkpoint ?? "none")")
+            say("checkpoint: \(summary.checkpoint ?? "none")")
         } catch let error as TrainingError {
             if case .interrupted = error { FileHandle.standardError.write(Data("zoo: \(error)\n".utf8)); throw ExitCode(130) }
             fail("\(error)")
@@ -93,4 +93,9 @@ struct Train: ParsableCommand {
             fail("\(error)")
         }
     }
+}
+
+/// Prints a line at once (unbuffered, like the trainer's progress lines, so logs keep their order).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -1,0 +1,98 @@
+import Foundation
+import Detection
+import Tapestry
+import TapestryNN
+import Testing
+import Training
+@testable import Zoo
+
+/// DETR trained by the one trainer on a few generated shapes images.
+@Suite(.serialized) struct TrainingRunTests {
+    /// A small shapes dataset on disk (written once per process).
+    static let dataset: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tapestry-shapes-\(getpid())").path
+        try! ShapesDataset(imageSize: 64, maxObjects: 2, seed: 3).write(to: path, trainCount: 16, valCount: 4)
+        return path
+    }()
+
+    func settings(_ extra: [String] = []) throws -> Settings {
+        var settings = try ZooRun.settings(model: "detr", shapes: true, assignments: [
+            "data.path=\(Self.dataset)", "scales=[56,64]", "max_size=64", "eval_size=64",
+            "backbone_width=8", "hidden_dim=32", "nheads=2", "enc_layers=1", "dec_layers=1", "dim_feedforward=64", "num_queries=6",
+            "batch_size=2", "lr=0.001", "lr_backbone=0.001", "eval_every=0", "log_every=100",
+        ] + extra)
+        try ZooRun.fitClasses(&settings, categories: 4)
+        return settings
+    }
+
+    func trainer(_ settings: Settings, _ directory: String, seed: UInt64 = 0) throws -> Trainer {
+        let (train, validation, data) = try ZooRun.dataset(settings)
+        let task = try DefaultRandom.withGenerator(RandomGenerator(seed: seed)) {
+            try ZooRun.task(model: "detr", settings: settings, train: train, validation: validation, data: data)
+        }.0
+        let t = try Trainer(task: task, config: try settings.decode(TrainerConfig.self, section: "trainer"), modelName: "detr",
+                            settings: settings.json, directory: directory)
+        t.interactiveProgress = false
+        return t
+    }
+
+    func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tapestry-run-\(UUID().uuidString)").path
+    }
+
+    @Test func detrLossFallsOnShapes() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let t = try trainer(try settings(["log_every=20", "flip=false"]), directory)
+        t.maxSteps = 160
+        let summary = try t.run()
+        let first = try #require(summary.firstLoss), last = try #require(summary.lastLoss)
+        print("DETR on 16 shapes images: mean loss of steps 1–20 \(first), of steps 141–160 \(last)")
+        #expect(last < 0.8 * first, "DETR's loss went from \(first) to \(last)")
+        // The evaluation at the end ran COCO AP on the 4 validation images.
+        #expect(summary.evaluation?["AP"].map { (0...1).contains($0) } == true)
+
+        // The checkpoint rebuilds the detector, which then predicts like the trained one.
+        let loaded = try ZooRun.load(checkpoint: directory)
+        #expect(loaded.step == 160)
+        let (_, validation, data) = try ZooRun.dataset(loaded.settings)
+        let image = data.evaluationImage(try validation.sample(0))
+        t.task.model.eval()
+        let a = DetectionTask.predict(loaded.detector, [image], sizes: [(64, 64)])[0]
+        let b = DetectionTask.predict(t.task.model as! any Detector, [image], sizes: [(64, 64)])[0]
+        #expect(a == b && a.count == 6)
+    }
+
+    @Test func detrResumesBitForBit() throws {
+        let whole = temporaryDirectory(), split = temporaryDirectory()
+        defer { for d in [whole, split] { try? FileManager.default.removeItem(atPath: d) } }
+        let s = try settings(["crop=true", "crop_resize=[48,64]", "crop_min=32", "crop_max=48"])
+        let straight = try trainer(s, whole)
+        straight.maxSteps = 10
+        _ = try straight.run()
+        let first = try trainer(s, split)
+        first.maxSteps = 5
+        _ = try first.run()
+        let second = try trainer(s, split, seed: 12345)
+        try second.resume(from: try #require(Checkpoint.latest(in: split)))
+        second.maxSteps = 5
+        _ = try second.run()
+        #expect(second.state == straight.state && second.state.epoch == 1)
+        let expected = Dictionary(uniqueKeysWithValues: straight.task.model.stateDict()), resumed = Dictionary(uniqueKeysWithValues: second.task.model.stateDict())
+        #expect(expected.count == resumed.count)
+        for (key, tensor) in expected { #expect(resumed[key]?.doubles() == tensor.doubles(), "\(key)") }
+        let moments = Dictionary(uniqueKeysWithValues: straight.optimizer.stateDict()), resumedMoments = Dictionary(uniqueKeysWithValues: second.optimizer.stateDict())
+        for (key, tensor) in moments { #expect(resumedMoments[key]?.doubles() == tensor.doubles(), "\(key)") }
+    }
+
+    @Test func aCheckpointOfAnotherModelSizeIsRefusedByKey() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let t = try trainer(try settings(), directory)
+        t.maxSteps = 1
+        _ = try t.run()
+        let checkpoint = try Checkpoint.read(try #require(Checkpoint.latest(in: directory)))
+        let other = try DETR(try settings(["hidden_dim=16"]).decode(DETR.Config.self, section: "model"))
+        #expect { try checkpoint.restore(into: other, path: "c") } throws: { "\($0)".contains("input_proj.weight") && "\($0)".contains("query_embed.weight") }
+    }
+}
