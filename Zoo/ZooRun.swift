@@ -56,12 +56,7 @@ public enum ZooRun {
 
     /// A trained detector from a checkpoint file, or the newest one in a run folder.
     public static func load(checkpoint path: String) throws -> (detector: any Detector, settings: Settings, checkpoint: String, step: Int) {
-        var isDirectory: ObjCBool = false
-        var file = path
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            guard let latest = Checkpoint.latest(in: path) else { throw CheckpointError(path: path, reason: "no checkpoint-*.safetensors in this folder") }
-            file = latest
-        }
+        let file = try Checkpoint.resolve(path)
         let checkpoint = try Checkpoint.read(file)
         let settings = try settings(model: checkpoint.modelName, stored: checkpoint.settings)
         let (detector, _) = try Registry.entry(named: checkpoint.modelName).build(settings)

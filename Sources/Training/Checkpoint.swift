@@ -81,6 +81,14 @@ public struct Checkpoint {
     /// The newest checkpoint in `directory`.
     public static func latest(in directory: String) -> String? { list(in: directory).last }
 
+    /// `path` itself when it is a file, or the newest checkpoint in it when it is a run folder.
+    public static func resolve(_ path: String) throws(CheckpointError) -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
+        guard let newest = latest(in: path) else { throw CheckpointError(path: path, reason: "no checkpoint-*.safetensors in this folder") }
+        return newest
+    }
+
     /// Deletes all but the newest `keep` checkpoints in `directory`.
     static func prune(_ directory: String, keep: Int) {
         for old in list(in: directory).dropLast(keep) { try? FileManager.default.removeItem(atPath: old) }

@@ -7,57 +7,78 @@ import Zoo
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a trained model on its validation images (COCO bbox AP).",
-        discussion: "With --untrained MODEL, evaluates that model freshly initialised (seeded) instead, as a baseline.")
+        abstract: "Evaluate trained models on their validation images (COCO bbox AP).",
+        discussion: """
+            One model prints COCO's full summary; several print one line each, side by side. \
+            --untrained MODEL adds that model freshly initialised (seeded) as a baseline.
+            """)
 
-    @Argument(help: "A checkpoint file, or a run folder (its newest checkpoint is used).")
-    var checkpoint = "runs/detr"
+    @Argument(help: "Checkpoint files, or run folders (their newest checkpoint is used).")
+    var checkpoints: [String] = []
 
-    @Option(help: "Dataset folder (default: the one the model was trained on).")
+    @Option(help: "Dataset folder (default: the one each model was trained on).")
     var data: String?
 
-    @Option(help: "Evaluate this zoo model untrained (shapes preset) instead of a checkpoint.")
+    @Option(help: "Also evaluate this zoo model untrained (with the shapes preset unless --data is given).")
     var untrained: String?
 
     @Option(help: "Use only the first N validation images.")
     var limit: Int?
 
-    @Flag(help: "Print a JSON object whose stats holds the 12 numbers in pycocotools' order.")
+    @Flag(help: "Print one JSON object per model whose stats holds the 12 numbers in pycocotools' order.")
     var json = false
+
+    func validate() throws {
+        if checkpoints.isEmpty && untrained == nil { throw ValidationError("name a checkpoint or run folder, or --untrained MODEL") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
 
     func run() throws {
         do {
-            let detector: any Detector, settings: Settings, label: String
+            var rows: [(label: String, evaluation: COCOEvaluation, images: Int, path: String)] = []
             if let model = untrained {
-                settings = try ZooRun.settings(model: model, shapes: data == nil, assignments: data.map { ["data.path=\($0)"] } ?? [])
-                DefaultRandom.manualSeed(try settings.decode(TrainerConfig.self, section: "trainer").seed)
+                let settings = try ZooRun.settings(model: model, shapes: data == nil, assignments: data.map { ["data.path=\($0)"] } ?? [])
                 var fitted = settings
                 let (train, _, _) = try ZooRun.dataset(settings)
                 try ZooRun.fitClasses(&fitted, categories: train.dataset.categories.count)
-                detector = try Registry.entry(named: model).build(fitted).detector
+                let seed = try settings.decode(TrainerConfig.self, section: "trainer").seed
+                let detector = try DefaultRandom.withGenerator(RandomGenerator(seed: seed)) { try Registry.entry(named: model).build(fitted).detector }.0
                 detector.eval()
-                label = "\(model), untrained"
-            } else {
+                rows.append(try evaluate(detector, settings, label: "\(model), untrained"))
+            }
+            for checkpoint in checkpoints {
                 let loaded = try ZooRun.load(checkpoint: checkpoint)
-                (detector, settings, label) = (loaded.detector, loaded.settings, "\(loaded.checkpoint) (step \(loaded.step))")
+                rows.append(try evaluate(loaded.detector, loaded.settings, label: "\(loaded.checkpoint) (step \(loaded.step))"))
             }
-            var adjusted = settings
-            if let data { try adjusted.set("data.path=\(data)") }
-            if let limit { try adjusted.set("data.val_limit=\(limit)") }
-            let (_, validation, dataConfig) = try ZooRun.dataset(adjusted)
-            let interactive = isatty(STDERR_FILENO) != 0
-            let evaluation = try DetectionTask.evaluate(detector, on: validation, data: dataConfig) { done, total in
-                if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2Kevaluating \(done)/\(total)".utf8)) }
+            for row in rows where json {
+                print("{\"model\":\(JSONValue.string(row.label).serialized),\"images\":\(row.images),\"stats\":[\(row.evaluation.stats.map { "\($0)" }.joined(separator: ","))]}")
             }
-            if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-            if json {
-                print("{\"model\":\(JSONValue.string(label).serialized),\"images\":\(validation.images.count),\"stats\":[\(evaluation.stats.map { "\($0)" }.joined(separator: ","))]}")
+            guard !json else { return }
+            if rows.count == 1 {
+                print("\(rows[0].label) on \(rows[0].images) images of \(rows[0].path):")
+                print(rows[0].evaluation.summary)
             } else {
-                print("\(label) on \(validation.images.count) images of \(dataConfig.path):")
-                print(evaluation.summary)
+                print("   AP   AP50   AP75    APs    APm    APl  model (validation images)")
+                for row in rows {
+                    let s = row.evaluation.stats
+                    print(String(format: "%.3f  %.3f  %.3f  %.3f  %.3f  %.3f  %@ (%d of %@)", s[0], s[1], s[2], s[3], s[4], s[5], row.label, row.images, row.path))
+                }
             }
         } catch {
             fail("\(error)")
         }
+    }
+
+    func evaluate(_ detector: any Detector, _ settings: Settings, label: String) throws -> (label: String, evaluation: COCOEvaluation, images: Int, path: String) {
+        var adjusted = settings
+        if let data { try adjusted.set("data.path=\(data)") }
+        if let limit { try adjusted.set("data.val_limit=\(limit)") }
+        let (_, validation, dataConfig) = try ZooRun.dataset(adjusted)
+        let interactive = isatty(STDERR_FILENO) != 0
+        let evaluation = try DetectionTask.evaluate(detector, on: validation, data: dataConfig) { done, total in
+            if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2Kevaluating \(label): \(done)/\(total)".utf8)) }
+        }
+        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        return (label, evaluation, validation.images.count, dataConfig.path)
     }
 }

@@ -47,7 +47,61 @@ shapes="$(mktemp -d)"
 check "make-shapes" 0 "$zoo" make-shapes --output "$shapes" --train 6 --val 2 --size 64
 check "check-data on shapes" 0 "$zoo" check-data --annotations "$shapes/annotations/train.json" --images "$shapes/train"
 grep -q "images decoded: 6 ok, 0 failed" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL shapes decode: $LAST_OUTPUT"; }
-rm -rf "$shapes"
+
+# Training end to end on the generated images, with a tiny DETR.
+run="$(mktemp -d)"
+cat > "$run/tiny.json" <<'JSON'
+{"model": {"backbone_width": 8, "hidden_dim": 32, "nheads": 2, "enc_layers": 1, "dec_layers": 1, "dim_feedforward": 64, "num_queries": 5},
+ "trainer": {"batch_size": 2, "log_every": 1, "eval_every": 0, "keep_checkpoints": 2},
+ "data": {"scales": [64], "max_size": 64, "eval_size": 64}}
+JSON
+check "train" 0 "$zoo" train detr --data "$shapes" --config "$run/tiny.json" --output "$run/out" --max-steps 3
+grep -q "step 3/900" <<<"$LAST_OUTPUT" && grep -q "trained AP" <<<"$LAST_OUTPUT" \
+    || { failed=$((failed + 1)); echo "FAIL train reports steps and AP: $LAST_OUTPUT"; }
+[ -f "$run/out/checkpoint-00000003.safetensors" ] && [ "$(wc -l < "$run/out/metrics.jsonl")" -ge 3 ] && ls "$run/out/tensorboard/"events.out.tfevents.* >/dev/null \
+    || { failed=$((failed + 1)); echo "FAIL train writes a checkpoint, metrics and TensorBoard events"; ls -R "$run/out"; }
+check "train --resume" 0 "$zoo" train detr --output "$run/out" --max-steps 2 --resume
+grep -q "resuming from .*checkpoint-00000003.safetensors at step 3" <<<"$LAST_OUTPUT" && [ -f "$run/out/checkpoint-00000005.safetensors" ] \
+    || { failed=$((failed + 1)); echo "FAIL resume continues at step 3: $LAST_OUTPUT"; }
+check "resume with other settings" 1 "$zoo" train detr --output "$run/out" --set hidden_dim=64 --resume
+grep -q "model.hidden_dim: 32 → 64" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL resume names the changed key: $LAST_OUTPUT"; }
+check "eval" 0 "$zoo" eval "$run/out" --json
+grep -q '"stats":\[' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL eval --json prints stats: $LAST_OUTPUT"; }
+check "eval untrained" 0 "$zoo" eval --untrained detr --data "$shapes" --limit 2
+grep -q "Average Precision" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL eval prints the COCO summary: $LAST_OUTPUT"; }
+check "eval side by side" 0 "$zoo" eval --untrained detr --data "$shapes" "$run/out" --limit 2
+[ "$(grep -c "^0\.[0-9]*  " <<<"$LAST_OUTPUT")" -eq 2 ] || { failed=$((failed + 1)); echo "FAIL eval prints a line per model: $LAST_OUTPUT"; }
+check "predict" 0 "$zoo" predict --checkpoint "$run/out" --threshold 0 --output "$run/pred" --sheet "$run/sheet.png" "$shapes/val/000000.png" "$shapes/val/000001.png"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["images"]) == 2 and all(len(i["detections"]) == 5 for i in d["images"]), d
+assert open(sys.argv[2], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+' "$run/pred/predictions.json" "$run/sheet.png" && [ -f "$run/pred/000000.png" ] \
+    || { failed=$((failed + 1)); echo "FAIL predict writes JSON, pictures and a sheet"; }
+check "export" 0 "$zoo" export "$run/out" --output "$run/shared.safetensors"
+check "eval an exported model" 0 "$zoo" eval "$run/shared.safetensors" --json
+[ "$(stat -c %s "$run/shared.safetensors")" -lt "$(stat -c %s "$run/out/checkpoint-00000005.safetensors")" ] \
+    || { failed=$((failed + 1)); echo "FAIL export drops the optimizer state"; }
+check "predict a broken image" 1 "$zoo" predict --checkpoint "$run/out" "$run/tiny.json"
+printf 'not a checkpoint' > "$run/bad.safetensors"
+check "eval a corrupt checkpoint" 1 "$zoo" eval "$run/bad.safetensors"
+check "train an unknown model" 1 "$zoo" train yolo --data "$shapes"
+grep -q 'unknown model "yolo" (known: detr)' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown model error: $LAST_OUTPUT"; }
+check "train with an unknown key" 1 "$zoo" train detr --data "$shapes" --set hiden_dim=3 --output "$run/x"
+grep -q "unknown key hiden_dim" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown key error: $LAST_OUTPUT"; }
+check "train without data" 1 "$zoo" train detr --data /nonexistent --output "$run/x"
+# Ctrl-C: the step finishes, a checkpoint is saved, the exit status is 130.
+"$zoo" train detr --data "$shapes" --config "$run/tiny.json" --set log_every=1000 --output "$run/int" > "$run/int.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do grep -q "output in" "$run/int.log" && break; sleep 0.2; done
+sleep 1; kill -INT "$pid"; wait "$pid"; status=$?
+if [ "$status" -eq 130 ] && grep -q "interrupted at step" "$run/int.log" && ls "$run/int/"checkpoint-*.safetensors >/dev/null 2>&1; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "FAIL Ctrl-C saves and exits 130 (exit $status)"; cat "$run/int.log"
+fi
+rm -rf "$shapes" "$run"
 check "make-shapes rejects a bad size" 64 "$zoo" make-shapes --output /tmp/never --size 8
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
 check "parity on a missing file" 1 "$zoo" parity /nonexistent.safetensors
