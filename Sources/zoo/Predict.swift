@@ -22,12 +22,16 @@ struct Predict: ParsableCommand {
     @Option(help: "Keep detections scoring at least this.")
     var threshold = 0.5
 
+    @Option(help: "Keep at most this many detections per image, the highest-scoring (0: no limit).")
+    var top = 0
+
     @Option(help: "Also write all pictures side by side into this PNG file.")
     var sheet: String?
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("name at least one image") }
         if !(0...1).contains(threshold) { throw ValidationError("--threshold must be in [0, 1]") }
+        if top < 0 { throw ValidationError("--top must not be negative") }
     }
 
     func run() throws {
@@ -40,8 +44,9 @@ struct Predict: ParsableCommand {
             for path in images {
                 let image = try ImageIO.decode(path)
                 let sample = DetectionSample(image: image, boxes: [], labels: [], imageId: 0)
-                let kept = DetectionTask.predict(detector, [data.evaluationImage(sample)], sizes: [(image.height, image.width)])[0]
+                let ranked = DetectionTask.predict(detector, [data.evaluationImage(sample)], sizes: [(image.height, image.width)])[0]
                     .filter { $0.score >= threshold }.sorted { $0.score > $1.score }
+                let kept = top > 0 ? Array(ranked.prefix(top)) : ranked
                 let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                 let scale = max(1, 384 / max(image.width, image.height))
                 let drawn = Drawing.annotated(image, kept.map { ($0.classIndex, $0.box, $0.score) }, names: names, scale: scale)

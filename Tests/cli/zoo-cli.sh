@@ -83,6 +83,8 @@ check "export" 0 "$zoo" export "$run/out" --output "$run/shared.safetensors"
 check "eval an exported model" 0 "$zoo" eval "$run/shared.safetensors" --json
 [ "$(stat -c %s "$run/shared.safetensors")" -lt "$(stat -c %s "$run/out/checkpoint-00000005.safetensors")" ] \
     || { failed=$((failed + 1)); echo "FAIL export drops the optimizer state"; }
+check "predict --top" 0 "$zoo" predict --checkpoint "$run/out" --threshold 0 --top 2 --output "$run/pred2" "$shapes/val/000000.png"
+grep -q "000000.png: 2 detections" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL predict --top keeps the best two: $LAST_OUTPUT"; }
 check "predict a broken image" 1 "$zoo" predict --checkpoint "$run/out" "$run/tiny.json"
 printf 'not a checkpoint' > "$run/bad.safetensors"
 check "eval a corrupt checkpoint" 1 "$zoo" eval "$run/bad.safetensors"
