@@ -38,6 +38,7 @@ public enum ZooRun {
     /// Sets `model.num_classes` to the dataset's category count unless it was set
     /// explicitly, in which case it must cover every category.
     public static func fitClasses(_ settings: inout Settings, categories: Int) throws {
+        guard categories > 0 else { throw SettingsError(reason: "the dataset lists no categories, so there is nothing to detect") }
         guard let current = settings.value("model.num_classes")?.intValue else { return }
         if settings.explicitKeys.contains("model.num_classes") {
             guard current >= categories else {

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Tapestry
 import TapestryNN
+import Detection
+import Zoo
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +21,7 @@ struct Bench: ParsableCommand {
         convolution()
         tape()
         attentionLayers()
+        trainingSteps()
     }
 
     /// Best wall time of `repeats` runs of `body`, in seconds.
@@ -136,5 +139,29 @@ struct Bench: ParsableCommand {
         let image = Tensor.normal([2, 64, 32, 32], generator: &rng).requiringGrad()
         let local = forwardBackward(sasa.parameters) { sasa(image) }
         print("  SASA layer (64 channels, 8 heads, k 7, input 2×64×32×32):          \(format(local)) ms")
+    }
+
+    /// One training step of a zoo model as `zoo train` runs it (forward, set loss with
+    /// Hungarian matching, backward, AdamW), without data loading.
+    func trainingSteps() {
+        print("\ntraining steps, Float32 (forward, loss, backward, AdamW):")
+        var rng = RandomGenerator(seed: 5)
+        let detr = try! DETR(.shapes)
+        let optimizer = AdamW(ParameterGroup.split(detr, matching: { $0.hasPrefix("backbone.") }, matchingRate: 1e-4, learningRate: 1e-4))
+        let criterion = DETRLossConfig().criterion
+        let (b, side) = (8, 128)
+        let images = Tensor.normal([b, 3, side, side], generator: &rng)
+        let mask = Tensor([Bool8](repeating: false, count: b * side * side), shape: [b, side, side])
+        let targets = (0..<b).map { _ in
+            DetectionTarget(labels: Tensor([Int64(rng.nextInt(below: 4)), Int64(rng.nextInt(below: 4))]),
+                            boxes: Tensor.uniform([2, 4], low: 0.2, high: 0.5, generator: &rng))
+        }
+        let seconds = best {
+            let outputs = detr.detect(images: images, mask: mask)
+            try! criterion(outputs.last!, auxiliary: Array(outputs.dropLast()), targets: targets).total.backward()
+            optimizer.step()
+            optimizer.zeroGrad()
+        }
+        print("  DETR shapes preset (\(detr.parameterCount(trainableOnly: true) / 1000)k parameters, batch \(b) of \(side)²): \(format(seconds * 1000)) ms/step, \(format(Double(b) / seconds)) images/s")
     }
 }

@@ -34,5 +34,6 @@ import Training
         #expect(settings.value("model.num_classes")?.intValue == 4)
         var explicit = try ZooRun.settings(model: "detr", shapes: false, assignments: ["num_classes=3"])
         #expect(throws: SettingsError.self) { try ZooRun.fitClasses(&explicit, categories: 4) }
+        #expect(throws: SettingsError.self) { try ZooRun.fitClasses(&settings, categories: 0) }
     }
 }
