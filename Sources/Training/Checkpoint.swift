@@ -18,13 +18,17 @@ public struct TrainerState: Codable, Sendable, Equatable {
 
 /// A training checkpoint: one safetensors file holding the model's state dict under
 /// `model.`, the optimizer's under `optimizer.`, and in its metadata the trainer state, the
-/// run's settings and the model's name.
+/// run's settings, the model's name and (for people reading the file) the learning-rate
+/// schedule with each parameter group's current rate.
 public struct Checkpoint {
     public var modelName: String
     public var settings: String
     public var state: TrainerState
     public var model: [String: Tensor]
     public var optimizer: [String: Tensor]
+    /// The schedule and the groups' current learning rates, as JSON; informational (the
+    /// trainer derives both from the settings and the step).
+    public var schedule: String?
 
     static let modelPrefix = "model.", optimizerPrefix = "optimizer."
 
@@ -43,8 +47,9 @@ public struct Checkpoint {
             + optimizer.sorted { $0.key < $1.key }.map { (name: Self.optimizerPrefix + $0.key, tensor: $0.value) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let metadata = ["tapestry.model": modelName, "tapestry.settings": settings,
+        var metadata = ["tapestry.model": modelName, "tapestry.settings": settings,
                         "tapestry.trainer": String(decoding: try encoder.encode(state), as: UTF8.self)]
+        metadata["tapestry.schedule"] = schedule
         try SafetensorsFile(tensors: tensors, metadata: metadata).write(to: path)
     }
 
@@ -68,7 +73,9 @@ public struct Checkpoint {
             else { stray.append(name) }
         }
         guard stray.isEmpty else { throw CheckpointError(path: path, reason: "tensors outside model./optimizer.: \(stray.prefix(5).joined(separator: ", "))") }
-        return Checkpoint(modelName: try meta("tapestry.model"), settings: try meta("tapestry.settings"), state: state, model: model, optimizer: optimizer)
+        var checkpoint = Checkpoint(modelName: try meta("tapestry.model"), settings: try meta("tapestry.settings"), state: state, model: model, optimizer: optimizer)
+        checkpoint.schedule = file.metadata["tapestry.schedule"]
+        return checkpoint
     }
 
     /// Checkpoints in `directory`, oldest first.

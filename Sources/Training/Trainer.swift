@@ -214,8 +214,13 @@ public final class Trainer {
     func saveCheckpoint() throws -> String {
         let file = path(Checkpoint.fileName(step: state.step))
         if lastCheckpointStep == state.step, FileManager.default.fileExists(atPath: file) { return file }
-        try Checkpoint(modelName: modelName, settings: settings, state: state, model: task.model.stateDict(),
-                       optimizer: optimizer.stateDict()).write(to: file)
+        var checkpoint = Checkpoint(modelName: modelName, settings: settings, state: state, model: task.model.stateDict(),
+                                    optimizer: optimizer.stateDict())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let rates = optimizer.groups.map { "\(schedule.learningRate(base: $0.learningRate, step: state.step))" }.joined(separator: ",")
+        checkpoint.schedule = "{\"schedule\":\(String(decoding: try encoder.encode(schedule), as: UTF8.self)),\"learning_rates\":[\(rates)]}"
+        try checkpoint.write(to: file)
         Checkpoint.prune(directory, keep: config.keepCheckpoints)
         lastCheckpointStep = state.step
         return file

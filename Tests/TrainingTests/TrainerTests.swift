@@ -106,6 +106,12 @@ final class ClustersTask: TrainingTask {
         let expected = snapshot(straight), resumed = snapshot(second)
         #expect(expected.keys.sorted() == resumed.keys.sorted() && expected.count > 8)
         for (key, values) in expected { #expect(resumed[key] == values, "\(key) differs after resuming") }
+        // The checkpoint names the schedule and the groups' rates for the next step.
+        let newest = try #require(Checkpoint.latest(in: split))
+        let schedule = try #require(try Checkpoint.read(newest).schedule)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(schedule.utf8)) as? [String: Any])
+        let rates = try #require(parsed["learning_rates"] as? [Double])
+        #expect(schedule.contains("\"size\":18") && rates.count == 2 && Swift.abs(rates[0] - 1e-3) < 1e-15 && Swift.abs(rates[1] - 5e-4) < 1e-15)
         // The learning rate dropped after lr_drop = 3 epochs (18 steps).
         #expect(Swift.abs(second.optimizer.groups[0].currentLearningRate - 1e-3) < 1e-15)
     }
