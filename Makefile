@@ -57,6 +57,7 @@ test: deps
 	@echo "== Tutorials"
 	$(SWIFT) run $(RELEASE) Tutorial01TapeAndGradcheck
 	$(SWIFT) run $(RELEASE) Tutorial02NewAttentionLayer
+	$(SWIFT) run $(RELEASE) Tutorial03TrainYourOwnModel
 
 zoo: deps
 	$(SWIFT) build $(RELEASE) --product zoo

@@ -52,5 +52,7 @@ let package = Package(
                           path: "Tutorials/01-tape-and-gradcheck", exclude: ["README.md"]),
         .executableTarget(name: "Tutorial02NewAttentionLayer", dependencies: ["TapestryNN"],
                           path: "Tutorials/02-new-attention-layer", exclude: ["README.md"]),
+        .executableTarget(name: "Tutorial03TrainYourOwnModel", dependencies: ["Training"],
+                          path: "Tutorials/03-train-your-own-model", exclude: ["README.md"]),
     ]
 )
