@@ -50,6 +50,9 @@ struct Train: ParsableCommand {
             var settings = try ZooRun.settings(model: model, shapes: data == nil, configFile: config,
                                                assignments: (data.map { ["data.path=\($0)"] } ?? []) + assignments)
             var checkpoint: String?
+            if !resume, let existing = Checkpoint.latest(in: output) {
+                fail("\(output) already holds a run (\((existing as NSString).lastPathComponent)): add --resume to continue it, or choose another --output")
+            }
             if resume {
                 guard let latest = Checkpoint.latest(in: output) else { fail("--resume: no checkpoint in \(output)") }
                 let stored = try ZooRun.settings(model: model, stored: try Checkpoint.read(latest).settings)

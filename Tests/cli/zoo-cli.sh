@@ -60,6 +60,8 @@ grep -q "step 3/900" <<<"$LAST_OUTPUT" && grep -q "trained AP" <<<"$LAST_OUTPUT"
     || { failed=$((failed + 1)); echo "FAIL train reports steps and AP: $LAST_OUTPUT"; }
 [ -f "$run/out/checkpoint-00000003.safetensors" ] && [ "$(wc -l < "$run/out/metrics.jsonl")" -ge 3 ] && ls "$run/out/tensorboard/"events.out.tfevents.* >/dev/null \
     || { failed=$((failed + 1)); echo "FAIL train writes a checkpoint, metrics and TensorBoard events"; ls -R "$run/out"; }
+check "train into a used folder" 1 "$zoo" train detr --data "$shapes" --config "$run/tiny.json" --output "$run/out" --max-steps 1
+grep -q "already holds a run" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL a second run does not mix into the first: $LAST_OUTPUT"; }
 check "train --resume" 0 "$zoo" train detr --output "$run/out" --max-steps 2 --resume
 grep -q "resuming from .*checkpoint-00000003.safetensors at step 3" <<<"$LAST_OUTPUT" && [ -f "$run/out/checkpoint-00000005.safetensors" ] \
     || { failed=$((failed + 1)); echo "FAIL resume continues at step 3: $LAST_OUTPUT"; }
