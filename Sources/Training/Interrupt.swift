@@ -15,11 +15,6 @@ public enum Interrupt {
         }
     }
 
-    /// Whether Ctrl-C was pressed since the last `reset()`.
+    /// Whether Ctrl-C was pressed.
     public static var requested: Bool { interruptRequested.load(ordering: .relaxed) }
-
-    /// Asks the trainer to stop after its current step, as Ctrl-C does.
-    public static func request() { interruptRequested.store(true, ordering: .relaxed) }
-
-    public static func reset() { interruptRequested.store(false, ordering: .relaxed) }
 }

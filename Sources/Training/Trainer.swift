@@ -27,6 +27,9 @@ public final class Trainer {
     public var maxSteps: Int?
     /// Stop after the step that passes this many seconds.
     public var timeLimit: Double?
+    /// Asked after every step whether to save and stop as on Ctrl-C (by default: was
+    /// Ctrl-C pressed, see `Interrupt`).
+    public var stopRequested: () -> Bool = { Interrupt.requested }
     /// Where progress lines go (standard output by default).
     public var interactiveProgress = isatty(STDERR_FILENO) != 0
 
@@ -37,6 +40,8 @@ public final class Trainer {
     private var metrics: MetricsLog?
     private var events: TensorBoardWriter?
     private var lastCheckpointStep = -1, lastEvaluationStep = -1
+    /// The shuffled example order of the epoch in progress (computed once per epoch).
+    private var epochOrder: (epoch: Int, order: [Int])?
 
     public init(task: TrainingTask, config: TrainerConfig, modelName: String, settings: String, directory: String) throws {
         if let problem = config.validationError() { throw TrainingError.invalidConfig(problem) }
@@ -124,7 +129,7 @@ public final class Trainer {
             if epochEnded || (config.checkpointEvery > 0 && state.step % config.checkpointEvery == 0) {
                 summary.checkpoint = try saveCheckpoint()
             }
-            if Interrupt.requested {
+            if stopRequested() {
                 let saved = try saveCheckpoint()
                 progress.message("stopped at step \(state.step); checkpoint \(saved)")
                 throw TrainingError.interrupted(step: state.step, checkpoint: saved)
@@ -158,7 +163,8 @@ public final class Trainer {
         }
         optimizer.apply(schedule, step: state.step)
         let parameters = optimizer.groups.flatMap { $0.parameters.map(\.parameter) }
-        let norm = config.clipMaxNorm > 0 ? clipGradientNorm(parameters, maxNorm: config.clipMaxNorm) : gradientNorm(parameters)
+        // With clipping off, an infinite bound only measures the norm.
+        let norm = clipGradientNorm(parameters, maxNorm: config.clipMaxNorm > 0 ? config.clipMaxNorm : .infinity)
         guard norm.isFinite else {
             let examples = (0..<accumulation).flatMap { batchExamples(epoch: state.epoch, batch: state.position * accumulation + $0) }
             throw TrainingError.nonFiniteGradient(step: state.step + 1, norm: norm, examples: task.describe(examples: examples))
@@ -173,10 +179,13 @@ public final class Trainer {
 
     /// The examples of batch `batch` of `epoch`: a seeded shuffle, cut into batches.
     public func batchExamples(epoch: Int, batch: Int) -> [Int] {
-        var order = Array(0..<task.exampleCount)
-        var random = derivedGenerator(UInt64(epoch), UInt64.max)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, random.nextInt(below: i + 1)) }
-        return Array(order[(batch * config.batchSize)..<((batch + 1) * config.batchSize)])
+        if epochOrder?.epoch != epoch {
+            var order = Array(0..<task.exampleCount)
+            var random = derivedGenerator(UInt64(epoch), UInt64.max)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, random.nextInt(below: i + 1)) }
+            epochOrder = (epoch, order)
+        }
+        return Array(epochOrder!.order[(batch * config.batchSize)..<((batch + 1) * config.batchSize)])
     }
 
     /// A generator determined by (seed, a, b) alone.
@@ -184,10 +193,6 @@ public final class Trainer {
         var root = RandomGenerator(seed: config.seed)
         root.counter = a &* 0x1_0000_0001 &+ b
         return RandomGenerator(seed: root.next())
-    }
-
-    func gradientNorm(_ parameters: [Parameter]) -> Double {
-        noGrad { parameters.compactMap(\.grad).reduce(0.0) { $0 + ($1 * $1).sum().cast(to: .float64).item() } }.squareRoot()
     }
 
     func evaluate(_ progress: ProgressReporter, label: String) throws -> [String: Double] {
