@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Zoo", targets: ["Zoo"]),
+        .library(name: "Parity", targets: ["Parity"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
     traits: [
@@ -38,14 +39,16 @@ let package = Package(
         .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN", "CPNG", "CTurboJPEG"]),
         .target(name: "Training", dependencies: ["Tapestry", "TapestryNN"]),
         .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "Detection", "Training"], path: "Zoo", exclude: ["README.md"]),
+        .target(name: "Parity", dependencies: ["Tapestry", "TapestryNN", "Detection", "Training", "Zoo"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["Tapestry", "TapestryNN", "Detection", "Training", "Zoo", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tapestry", "TapestryNN", "Detection", "Training", "Zoo", "Parity", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),
-        .testTarget(name: "ZooTests", dependencies: ["Zoo"], exclude: ["Fixtures"]),
+        .testTarget(name: "ZooTests", dependencies: ["Zoo"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "ParityTests", dependencies: ["Parity"], exclude: ["Fixtures"]),
 
         // Tutorials: each is a markdown walk-through with a small program that CI runs.
         .executableTarget(name: "Tutorial01TapeAndGradcheck", dependencies: ["Tapestry"],

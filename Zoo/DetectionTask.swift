@@ -4,19 +4,6 @@ import Tapestry
 import TapestryNN
 import Training
 
-/// A set-prediction detector: padded images and their mask in, one prediction per decoder
-/// layer out (the last is the final one).
-public protocol Detector: Module {
-    func detect(images: Tensor, mask: Tensor) -> [DetectionOutput]
-    /// Parameters trained at the backbone's learning rate, and that rate.
-    var backboneLearningRate: Double { get }
-}
-
-extension DETR: Detector {
-    public func detect(images: Tensor, mask: Tensor) -> [DetectionOutput] { self(images: images, mask: mask).layers }
-    public var backboneLearningRate: Double { config.lrBackbone }
-}
-
 /// Training and evaluating a detector on a COCO-format dataset: the trainer's task for every
 /// detector of the zoo.
 ///
@@ -25,23 +12,22 @@ extension DETR: Detector {
 public final class DetectionTask: TrainingTask {
     public let detector: any Detector
     public var model: Module { detector }
-    public let criterion: DETRCriterion
+    public let criterion: SetCriterion
     public let train: DetectionSplit
     public let validation: DetectionSplit?
     public let data: DetectionDataConfig
     /// Images per forward pass during evaluation.
     public var evaluationBatchSize = 8
 
-    public init(detector: any Detector, criterion: DETRCriterion, train: DetectionSplit, validation: DetectionSplit?, data: DetectionDataConfig) {
+    public init(detector: any Detector, criterion: SetCriterion, train: DetectionSplit, validation: DetectionSplit?, data: DetectionDataConfig) {
         (self.detector, self.criterion, self.train, self.validation, self.data) = (detector, criterion, train, validation, data)
     }
 
     public var exampleCount: Int { train.images.count }
 
-    /// The backbone at its own rate (DETR's `lr_backbone`), everything else at `lr`.
+    /// The detector's own groups (a backbone rate, Deformable DETR's offset rate).
     public func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup] {
-        ParameterGroup.split(detector, matching: { $0.hasPrefix("backbone.") }, matchingRate: detector.backboneLearningRate,
-                             learningRate: learningRate, weightDecay: weightDecay)
+        detector.parameterGroups(learningRate: learningRate, weightDecay: weightDecay)
     }
 
     public func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss {
@@ -52,8 +38,7 @@ public final class DetectionTask: TrainingTask {
             targets.append(target)
         }
         let (batch, mask) = DetectionTransforms.batch(images)
-        let outputs = detector.detect(images: batch, mask: mask)
-        let result = try criterion(outputs.last!, auxiliary: Array(outputs.dropLast()), targets: targets)
+        let result = try criterion(detector(images: batch, mask: mask), targets: targets)
         let terms = result.terms.mapValues { $0.cast(to: .float64).item() }
         return TrainingLoss(total: result.total, terms: terms)
     }
@@ -83,8 +68,7 @@ public final class DetectionTask: TrainingTask {
     public static func predict(_ detector: any Detector, _ images: [Tensor], sizes: [(height: Int, width: Int)]) -> [[ScoredBox]] {
         noGrad {
             let (batch, mask) = DetectionTransforms.batch(images)
-            let output = detector.detect(images: batch, mask: mask).last!
-            return PostProcessing.softmaxDetections(output, imageSizes: sizes)
+            return detector.postProcessor.detections(detector(images: batch, mask: mask).final, imageSizes: sizes)
         }
     }
 

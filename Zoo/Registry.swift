@@ -11,6 +11,12 @@ import Training
 /// defaults: the paper's (for COCO) and a small one sized for the embedded shapes dataset
 /// on a CPU.
 public enum Registry {
+    /// Every model of the zoo: one line each.
+    public static let models: [Entry] = [
+        Entry(DETR.self),
+
+    ]
+
     public struct Entry: Sendable {
         public let name: String
         public let summary: String
@@ -18,20 +24,27 @@ public enum Registry {
         /// The settings' default sections, the paper's or the shapes preset.
         public let defaults: @Sendable (_ shapes: Bool) -> [(section: String, value: any Encodable)]
         /// Builds the detector and its criterion from settings.
-        public let build: @Sendable (Settings) throws -> (detector: any Detector, criterion: DETRCriterion)
-    }
+        public let build: @Sendable (Settings) throws -> (detector: any Detector, criterion: SetCriterion)
+        /// Decodes every section, so that a value outside its range is refused before any work starts.
+        public let validate: @Sendable (Settings) throws -> Void
 
-    public static let models: [Entry] = [
-        Entry(name: "detr", summary: "DETR: ResNet backbone, transformer encoder–decoder, set prediction with Hungarian matching",
-              paper: "Carion et al., End-to-End Object Detection with Transformers, ECCV 2020",
-              defaults: { shapes in
-                  [("model", shapes ? DETR.Config.shapes : DETR.Config()), ("loss", DETRLossConfig()),
-                   ("trainer", shapes ? TrainerConfig.detrShapes : TrainerConfig()), ("data", shapes ? DetectionDataConfig.shapes : DetectionDataConfig())]
-              },
-              build: { settings in
-                  (try DETR(try settings.decode(DETR.Config.self, section: "model")), try settings.decode(DETRLossConfig.self, section: "loss").criterion)
-              }),
-    ]
+        public init<Model: ZooModel>(_ model: Model.Type) {
+            (name, summary, paper) = (Model.name, Model.summary, Model.paper)
+            defaults = { shapes in
+                [("model", shapes ? Model.shapesModel : Model.Config()), ("loss", Model.Loss()),
+                 ("trainer", shapes ? Model.shapesTrainer : Model.paperTrainer), ("data", shapes ? DetectionDataConfig.shapes : DetectionDataConfig())]
+            }
+            build = { settings in
+                (try Model(try settings.decode(Model.Config.self, section: "model")), try settings.decode(Model.Loss.self, section: "loss").criterion)
+            }
+            validate = { settings in
+                _ = try settings.decode(Model.Config.self, section: "model")
+                _ = try settings.decode(Model.Loss.self, section: "loss")
+                _ = try settings.decode(TrainerConfig.self, section: "trainer")
+                _ = try settings.decode(DetectionDataConfig.self, section: "data")
+            }
+        }
+    }
 
     public static var names: [String] { models.map(\.name) }
 
@@ -40,25 +53,4 @@ public enum Registry {
         guard let entry = models.first(where: { $0.name == name }) else { throw .unknownModel(name, known: names) }
         return entry
     }
-}
-
-extension DETR.Config {
-    /// DETR sized for the 128-pixel shapes dataset on a CPU: a half-width ResNet-18 with
-    /// trainable BatchNorm trained from scratch at the full learning rate, d = 128, 3 + 3
-    /// layers, 20 queries.
-    public static let shapes: DETR.Config = {
-        var c = DETR.Config()
-        (c.backbone, c.backboneWidth, c.frozenBatchNorm, c.lrBackbone) = ("resnet18", 32, false, 1e-4)
-        (c.hiddenDim, c.nheads, c.encLayers, c.decLayers, c.dimFeedforward, c.numQueries, c.numClasses) = (128, 8, 3, 3, 512, 20, 4)
-        return c
-    }()
-}
-
-extension TrainerConfig {
-    /// Training on the shapes dataset: batches of 8, evaluation every 5 epochs.
-    public static let detrShapes: TrainerConfig = {
-        var c = TrainerConfig()
-        (c.epochs, c.lrDrop, c.batchSize, c.evalEvery, c.logEvery) = (100, 80, 8, 5, 10)
-        return c
-    }()
 }

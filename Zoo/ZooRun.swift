@@ -10,9 +10,11 @@ public enum ZooRun {
     /// A model's settings: its defaults (the shapes preset when `shapes`), then `configFile`,
     /// then each `key=value` of `assignments`.
     public static func settings(model: String, shapes: Bool, configFile: String? = nil, assignments: [String] = []) throws -> Settings {
-        var settings = try Settings(defaults: try Registry.entry(named: model).defaults(shapes))
+        let entry = try Registry.entry(named: model)
+        var settings = try Settings(defaults: entry.defaults(shapes))
         if let configFile { try settings.merge(file: configFile) }
         for assignment in assignments { try settings.set(assignment) }
+        try entry.validate(settings)
         return settings
     }
 
@@ -25,7 +27,6 @@ public enum ZooRun {
     /// is the embedded one and missing.
     public static func dataset(_ settings: Settings, log: (String) -> Void = { print($0) }) throws -> (train: DetectionSplit, validation: DetectionSplit, config: DetectionDataConfig) {
         let config = try settings.decode(DetectionDataConfig.self, section: "data")
-        if let problem = config.validationError() { throw SettingsError(reason: "data: \(problem)") }
         if config.path == DetectionDataConfig.shapes.path && (try? DatasetLocation.find(in: config.path)) == nil {
             log("writing the shapes dataset to \(config.path) (2000 training and 200 validation images)")
             try ShapesDataset().write(to: config.path, trainCount: 2000, valCount: 200)

@@ -6,30 +6,33 @@ import Tapestry
 /// shorter side is one of `scales` (longer side at most `max_size`), or resized to one of
 /// `crop_resize`, cropped to a random size in [crop_min, crop_max] and resized to `scales`.
 /// Evaluation resizes the shorter side to `eval_size`.
-public struct DetectionDataConfig: Codable, Sendable, Equatable {
+public struct DetectionDataConfig: SettingsGroup {
     /// The dataset folder: `annotations/{train,val}.json` with `train/` and `val/`, or COCO
     /// 2017's `annotations/instances_{train,val}2017.json` with `train2017/` and `val2017/`.
-    public var path = "data/coco"
+    @Setting public var path = "data/coco"
+    /// Training sizes of the shorter side, one drawn per image.
+    @Setting("a non-empty list of sizes of at least 16 pixels", { !$0.isEmpty && $0.allSatisfy { $0 >= 16 } })
     public var scales = Array(stride(from: 480, through: 800, by: 32))
-    public var maxSize = 1333
+    @Setting(16...) public var maxSize = 1333
     /// Whether half of the training images go through the resize–crop–resize branch.
-    public var crop = true
+    @Setting public var crop = true
+    @Setting("a non-empty list of sizes of at least 16 pixels", { !$0.isEmpty && $0.allSatisfy { $0 >= 16 } })
     public var cropResize = [400, 500, 600]
-    public var cropMin = 384
-    public var cropMax = 600
-    public var flip = true
-    public var evalSize = 800
+    @Setting(1...) public var cropMin = 384
+    @Setting(1...) public var cropMax = 600
+    @Setting public var flip = true
+    @Setting(16...) public var evalSize = 800
     /// Use only the first this many training / validation images (0: all).
-    public var trainLimit = 0
-    public var valLimit = 0
-
-    enum CodingKeys: String, CodingKey {
-        case path, scales, crop, flip
-        case maxSize = "max_size", cropResize = "crop_resize", cropMin = "crop_min", cropMax = "crop_max"
-        case evalSize = "eval_size", trainLimit = "train_limit", valLimit = "val_limit"
-    }
+    @Setting(0...) public var trainLimit = 0
+    @Setting(0...) public var valLimit = 0
 
     public init() {}
+
+    public func combinationProblem() -> String? {
+        if maxSize < scales.max() ?? 0 { return "max_size must be at least the largest scale" }
+        if crop && cropMax < cropMin { return "crop_max must be at least crop_min" }
+        return nil
+    }
 
     /// The embedded shapes dataset's preparation: its 128-pixel images at their own size,
     /// flipped at random, no crop.
@@ -38,15 +41,6 @@ public struct DetectionDataConfig: Codable, Sendable, Equatable {
         (c.path, c.scales, c.maxSize, c.crop, c.evalSize) = ("data/shapes", [128], 128, false, 128)
         return c
     }()
-
-    public func validationError() -> String? {
-        if scales.isEmpty || scales.contains(where: { $0 < 16 }) { return "scales must be a non-empty list of sizes of at least 16 pixels" }
-        if maxSize < scales.max()! { return "max_size must be at least the largest scale" }
-        if crop && (cropResize.isEmpty || cropMin < 1 || cropMax < cropMin) { return "crop needs crop_resize sizes and 1 ≤ crop_min ≤ crop_max" }
-        if evalSize < 16 { return "eval_size must be at least 16 pixels" }
-        if trainLimit < 0 || valLimit < 0 { return "train_limit and val_limit must not be negative" }
-        return nil
-    }
 
     /// A training example after augmentation and normalization.
     public func trainingExample(_ sample: DetectionSample, _ random: inout RandomGenerator) -> (image: Tensor, target: DetectionTarget) {

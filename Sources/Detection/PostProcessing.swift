@@ -9,31 +9,51 @@ public struct ScoredBox: Sendable, Equatable {
     public var box: [Double]
 }
 
-/// Turning a detector's outputs into scored boxes and COCO results.
-public enum PostProcessing {
+/// How a detector's outputs become scored boxes.
+public enum PostProcessor: Sendable, Equatable {
     /// DETR's `PostProcess` (detr/models/detr.py): softmax over the C + 1 classes, drop the
-    /// no-object column, score and label = max and argmax over the C real classes; boxes from
-    /// normalized cxcywh to xyxy scaled by each image's (width, height). One list per image,
-    /// one entry per query.
-    public static func softmaxDetections(_ output: DetectionOutput, imageSizes: [(height: Int, width: Int)]) -> [[ScoredBox]] {
+    /// no-object column, score and label = max and argmax over the C real classes; one
+    /// detection per query.
+    case softmax
+    /// Deformable DETR's `PostProcess`: σ(logits) over all queries × classes, the `k` best
+    /// (all of them when fewer), each with its query's box; label = index mod C.
+    case sigmoidTopK(Int)
+
+    /// Scored boxes of each image, best first for top-k, by query for softmax; boxes go from
+    /// normalized cxcywh to xyxy scaled by each image's (width, height).
+    public func detections(_ output: DetectionOutput, imageSizes: [(height: Int, width: Int)]) -> [[ScoredBox]] {
         noGrad {
             let (b, q, k) = (output.logits.shape[0], output.logits.shape[1], output.logits.shape[2])
             check(imageSizes.count == b, "PostProcessing: \(imageSizes.count) image sizes for a batch of \(b)")
-            let probabilities = output.logits.softmax(axis: -1).slice(axis: -1, end: k - 1)
-            let scores = probabilities.max(axis: -1).cast(to: .float64).doubles()
-            let labels = probabilities.argmax(axis: -1).scalars(as: Int64.self)
             let boxes = Boxes.cxcywhToXyxy(output.boxes).cast(to: .float64).doubles()
-            return (0..<b).map { image in
+            func box(_ image: Int, _ query: Int) -> [Double] {
                 let (h, w) = (Double(imageSizes[image].height), Double(imageSizes[image].width))
-                return (0..<q).map { query in
-                    let i = image * q + query
-                    let raw = Array(boxes[(4 * i)..<(4 * i + 4)])
-                    return ScoredBox(classIndex: Int(labels[i]), score: scores[i], box: [raw[0] * w, raw[1] * h, raw[2] * w, raw[3] * h])
+                let i = 4 * (image * q + query)
+                return [boxes[i] * w, boxes[i + 1] * h, boxes[i + 2] * w, boxes[i + 3] * h]
+            }
+            switch self {
+            case .softmax:
+                let probabilities = output.logits.softmax(axis: -1).slice(axis: -1, end: k - 1)
+                let scores = probabilities.max(axis: -1).cast(to: .float64).doubles()
+                let labels = probabilities.argmax(axis: -1).scalars(as: Int64.self)
+                return (0..<b).map { image in
+                    (0..<q).map { query in ScoredBox(classIndex: Int(labels[image * q + query]), score: scores[image * q + query], box: box(image, query)) }
+                }
+            case .sigmoidTopK(let count):
+                let scores = output.logits.sigmoid().cast(to: .float64).doubles()
+                return (0..<b).map { image in
+                    let offset = image * q * k
+                    // Highest score first; equal scores keep the lower index first, as a stable top-k.
+                    let best = (0..<(q * k)).sorted { (scores[offset + $0], -$0) > (scores[offset + $1], -$1) }.prefix(count)
+                    return best.map { ScoredBox(classIndex: $0 % k, score: scores[offset + $0], box: box(image, $0 / k)) }
                 }
             }
         }
     }
+}
 
+/// Turning scored boxes into COCO results.
+public enum PostProcessing {
     /// COCO results entries ([x, y, w, h] boxes), mapping class indices back to category ids.
     public static func cocoResults(_ detections: [[ScoredBox]], imageIds: [Int], categoryIds: [Int]) -> [COCOResult] {
         zip(detections, imageIds).flatMap { boxes, imageId in

@@ -16,16 +16,41 @@ public struct DetectionOutput {
     public init(logits: Tensor, boxes: Tensor) { (self.logits, self.boxes) = (logits, boxes) }
 }
 
+/// Everything a set-prediction detector returns: one prediction per decoder layer (the last
+/// is the final one, the others are the auxiliary outputs) and, for two-stage detectors, the
+/// encoder's proposals.
+public struct SetPrediction {
+    public var layers: [DetectionOutput]
+    public var encoder: DetectionOutput?
+    public init(layers: [DetectionOutput], encoder: DetectionOutput? = nil) { (self.layers, self.encoder) = (layers, encoder) }
+    public var final: DetectionOutput { layers.last! }
+    public var auxiliary: [DetectionOutput] { Array(layers.dropLast()) }
+}
+
 /// (query indices, target indices) of each image, sorted by query.
 public typealias Assignment = [(queries: [Int], targets: [Int])]
 
-/// DETR's Hungarian matcher (detr/models/matcher.py): per image,
-/// C[q, t] = w_bbox·‖b_q − b_t‖₁ + w_class·(−softmax(logits_q)[label_t]) + w_giou·(−GIoU(b_q, b_t)),
-/// solved exactly for the minimum-cost matching. Computed without gradient.
-public struct DETRMatcher: Sendable {
-    public var costClass = 1.0, costBbox = 5.0, costGiou = 2.0
-    public init(costClass: Double = 1, costBbox: Double = 5, costGiou: Double = 2) {
-        (self.costClass, self.costBbox, self.costGiou) = (costClass, costBbox, costGiou)
+/// How a detector scores classes, in its matcher, its loss and its post-processing.
+public enum ClassScoring: Sendable, Equatable {
+    /// Softmax over the C real classes and a last "no object" class (DETR); the no-object
+    /// class weighs `noObjectWeight` in the cross-entropy.
+    case softmax(noObjectWeight: Double)
+    /// An independent sigmoid per class, C columns, trained with the focal loss
+    /// (Deformable DETR, SMCA).
+    case sigmoidFocal(alpha: Double, gamma: Double)
+}
+
+/// The Hungarian matcher (detr/models/matcher.py, Deformable-DETR's models/matcher.py): per
+/// image, C[q, t] = w_bbox·‖b_q − b_t‖₁ + w_class·cost_class(q, label_t) + w_giou·(−GIoU(b_q, b_t)),
+/// with cost_class = −softmax(logits_q)[label] for softmax scoring, and for focal scoring
+/// α(1−p)^γ·(−log(p + 1e-8)) − (1−α)p^γ·(−log(1 − p + 1e-8)), p = σ(logit_q,label).
+/// Solved exactly for the minimum-cost matching, without gradient.
+public struct HungarianMatcher: Sendable {
+    public var scoring: ClassScoring
+    public var costClass: Double, costBbox: Double, costGiou: Double
+
+    public init(scoring: ClassScoring, costClass: Double, costBbox: Double, costGiou: Double) {
+        (self.scoring, self.costClass, self.costBbox, self.costGiou) = (scoring, costClass, costBbox, costGiou)
     }
 
     public func match(_ output: DetectionOutput, _ targets: [DetectionTarget]) throws -> Assignment {
@@ -33,82 +58,93 @@ public struct DETRMatcher: Sendable {
             try targets.enumerated().map { b, target in
                 let q = output.logits.shape[1]
                 guard target.count > 0 else { return ([], []) }
-                let probabilities = output.logits.select(axis: 0, index: b).softmax(axis: -1)             // [Q, K]
-                let classCost = -probabilities.indexSelect(axis: 1, index: target.labels)               // [Q, n]
-                let boxes = output.boxes.select(axis: 0, index: b)
-                let l1 = (boxes.unsqueezed(axis: 1) - target.boxes.cast(to: boxes.dtype).unsqueezed(axis: 0)).abs().sum(axis: 2)
-                let giou = try Boxes.generalizedIoU(Boxes.cxcywhToXyxy(boxes), Boxes.cxcywhToXyxy(target.boxes.cast(to: boxes.dtype)))
+                let classCost = self.classCost(output.logits.select(axis: 0, index: b)).indexSelect(axis: 1, index: target.labels)   // [Q, n]
+                let boxes = output.boxes.select(axis: 0, index: b), targetBoxes = target.boxes.cast(to: output.boxes.dtype)
+                let l1 = (boxes.unsqueezed(axis: 1) - targetBoxes.unsqueezed(axis: 0)).abs().sum(axis: 2)
+                let giou = try Boxes.generalizedIoU(Boxes.cxcywhToXyxy(boxes), Boxes.cxcywhToXyxy(targetBoxes))
                 let cost = l1 * costBbox + classCost * costClass - giou * costGiou
                 let matching = try LinearAssignment.solve(cost.doubles(), rows: q, columns: target.count)
                 return (matching.rows, matching.columns)
             }
         }
     }
+
+    /// The class cost of every query for every class, [Q, K].
+    func classCost(_ logits: Tensor) -> Tensor {
+        switch scoring {
+        case .softmax:
+            return -logits.softmax(axis: -1)
+        case let .sigmoidFocal(alpha, gamma):
+            let p = logits.sigmoid()
+            let positive = (1 - p).pow(gamma) * alpha * -(p + 1e-8).log()
+            let negative = p.pow(gamma) * (1 - alpha) * -(1 - p + 1e-8).log()
+            return positive - negative
+        }
+    }
 }
 
-/// DETR's set criterion (detr/models/detr.py `SetCriterion`): Hungarian matching, then
-/// - loss_ce: cross-entropy over all queries, unmatched ones labelled "no object" (the last
-///   class), weighted by [1, …, 1, eos_coef] and normalized by the sum of the weights;
+/// The set criterion of DETR and its descendants (detr/models/detr.py and
+/// Deformable-DETR's models/deformable_detr.py `SetCriterion`): Hungarian matching, then
+/// - loss_ce: softmax scoring: cross-entropy over all queries, unmatched ones labelled
+///   "no object" (the last class), weighted by [1, …, 1, eos_coef], normalized by the sum of
+///   the weights; focal scoring: Σ_{b,q,c} FocalLoss(x, onehot) / num_boxes;
 /// - loss_bbox: Σ|b − b̂|₁ / num_boxes; loss_giou: Σ(1 − GIoU) / num_boxes, over matched pairs;
 /// - class_error and cardinality_error for logging (no gradient).
 /// num_boxes = max(total targets in the batch, 1). Auxiliary layers get the same losses with
-/// their own matching, suffixed `_i`.
-public struct DETRCriterion {
-    public var matcher: DETRMatcher
-    public var eosCoefficient: Double
+/// their own matching, suffixed `_i`; a two-stage encoder output gets them class-agnostically
+/// (every label 0), suffixed `_enc`. total = Σ weight·term over the weighted terms.
+public struct SetCriterion {
+    public var matcher: HungarianMatcher
+    /// Weight of each loss term by its base name (loss_ce, loss_bbox, loss_giou).
     public var weights: [String: Double]
 
-    public init(matcher: DETRMatcher = DETRMatcher(), eosCoefficient: Double = 0.1,
-                weights: [String: Double] = ["loss_ce": 1, "loss_bbox": 5, "loss_giou": 2]) {
-        (self.matcher, self.eosCoefficient, self.weights) = (matcher, eosCoefficient, weights)
-    }
+    public init(matcher: HungarianMatcher, weights: [String: Double]) { (self.matcher, self.weights) = (matcher, weights) }
 
     public struct Result {
         /// Every loss term by name (unweighted), including the logging-only ones.
         public var terms: [String: Tensor]
         /// Σ weight[k]·terms[k] over the weighted terms.
         public var total: Tensor
-        /// The final layer's matching.
-        public var assignment: Assignment
+        /// The matchings: "" for the final layer, "aux.i" for auxiliary layer i, "enc" for the encoder.
+        public var assignments: [String: Assignment]
     }
 
-    public func callAsFunction(_ output: DetectionOutput, auxiliary: [DetectionOutput] = [], targets: [DetectionTarget]) throws -> Result {
+    public func callAsFunction(_ prediction: SetPrediction, targets: [DetectionTarget]) throws -> Result {
         let numBoxes = Double(Swift.max(targets.reduce(0) { $0 + $1.count }, 1))
-        let assignment = try matcher.match(output, targets)
-        var terms = try losses(output, targets, assignment, numBoxes: numBoxes)
-        terms["class_error"] = classError(output, targets, assignment)
-        for (i, aux) in auxiliary.enumerated() {
-            let auxAssignment = try matcher.match(aux, targets)
-            for (key, value) in try losses(aux, targets, auxAssignment, numBoxes: numBoxes) { terms["\(key)_\(i)"] = value }
+        var terms: [String: Tensor] = [:], assignments: [String: Assignment] = [:]
+        func add(_ output: DetectionOutput, _ targets: [DetectionTarget], suffix: String, name: String) throws {
+            let assignment = try matcher.match(output, targets)
+            assignments[name] = assignment
+            for (key, value) in try losses(output, targets, assignment, numBoxes: numBoxes) { terms[key + suffix] = value }
+        }
+        try add(prediction.final, targets, suffix: "", name: "")
+        terms["class_error"] = classError(prediction.final, targets, assignments[""]!)
+        for (i, aux) in prediction.auxiliary.enumerated() { try add(aux, targets, suffix: "_\(i)", name: "aux.\(i)") }
+        if let encoder = prediction.encoder {
+            let agnostic = targets.map { DetectionTarget(labels: Tensor.zeros(like: $0.labels), boxes: $0.boxes) }
+            try add(encoder, agnostic, suffix: "_enc", name: "enc")
         }
         var total: Tensor?
-        for (key, value) in terms.sorted(by: { $0.key < $1.key }) {
-            let base = key.split(separator: "_").prefix(2).joined(separator: "_")
-            guard let weight = weights[key] ?? weights[base], key.hasPrefix("loss_") else { continue }
+        for (key, value) in terms.sorted(by: { $0.key < $1.key }) where key.hasPrefix("loss_") {
+            guard let weight = weights[key.split(separator: "_").prefix(2).joined(separator: "_")] else { continue }
             total = total.map { $0 + value * weight } ?? value * weight
         }
-        return Result(terms: terms, total: total!, assignment: assignment)
+        return Result(terms: terms, total: total!, assignments: assignments)
     }
 
     func losses(_ output: DetectionOutput, _ targets: [DetectionTarget], _ assignment: Assignment, numBoxes: Double) throws -> [String: Tensor] {
-        let (b, q, classes) = (output.logits.shape[0], output.logits.shape[1], output.logits.shape[2])
+        let (b, q) = (output.logits.shape[0], output.logits.shape[1])
         let dtype = output.logits.dtype
-        // Class targets: matched queries get their label, the rest "no object" (index K − 1).
-        var targetClasses = [Int64](repeating: Int64(classes - 1), count: b * q)
-        var flatQueries: [Int64] = [], matchedBoxes: [Tensor] = []
+        var matchedLabels: [(index: Int, label: Int64)] = [], flatQueries: [Int64] = [], matchedBoxes: [Tensor] = []
         for (image, (queries, indices)) in assignment.enumerated() {
             let labels = targets[image].labels.scalars(as: Int64.self)
-            for (query, t) in zip(queries, indices) { targetClasses[image * q + query] = labels[t] }
+            for (query, t) in zip(queries, indices) { matchedLabels.append((image * q + query, labels[t])) }
             flatQueries += queries.map { Int64(image * q + $0) }
             if !indices.isEmpty {
                 matchedBoxes.append(targets[image].boxes.cast(to: dtype).indexSelect(axis: 0, index: Tensor(indices.map(Int64.init))))
             }
         }
-        var emptyWeight = [Double](repeating: 1, count: classes)
-        emptyWeight[classes - 1] = eosCoefficient
-        let lossCE = Losses.crossEntropy(logits: output.logits, targets: Tensor(targetClasses, shape: [b, q]),
-                                         weight: Tensor(emptyWeight, shape: [classes], dtype: dtype))
-        var terms: [String: Tensor] = ["loss_ce": lossCE]
+        var terms: [String: Tensor] = ["loss_ce": classificationLoss(output.logits, matchedLabels, numBoxes: numBoxes)]
         if flatQueries.isEmpty {
             terms["loss_bbox"] = (output.boxes * 0).sum()
             terms["loss_giou"] = (output.boxes * 0).sum()
@@ -121,14 +157,39 @@ public struct DETRCriterion {
             let diagonal = giou.gather(axis: 1, index: Tensor((0..<n).map { Int64($0) }, shape: [n, 1]))
             terms["loss_giou"] = (1 - diagonal).sum() / numBoxes
         }
-        // Cardinality: how many queries predict an object, against the number of targets.
+        terms["cardinality_error"] = cardinalityError(output, targets)
+        return terms
+    }
+
+    /// loss_ce over logits [B, Q, K] given the label of every matched (flattened) query.
+    func classificationLoss(_ logits: Tensor, _ matched: [(index: Int, label: Int64)], numBoxes: Double) -> Tensor {
+        let (b, q, classes) = (logits.shape[0], logits.shape[1], logits.shape[2])
+        switch matcher.scoring {
+        case .softmax(let noObjectWeight):
+            // Matched queries get their label, the rest "no object" (index K − 1).
+            var targetClasses = [Int64](repeating: Int64(classes - 1), count: b * q)
+            for (index, label) in matched { targetClasses[index] = label }
+            var classWeight = [Double](repeating: 1, count: classes)
+            classWeight[classes - 1] = noObjectWeight
+            return Losses.crossEntropy(logits: logits, targets: Tensor(targetClasses, shape: [b, q]),
+                                       weight: Tensor(classWeight, shape: [classes], dtype: logits.dtype))
+        case let .sigmoidFocal(alpha, gamma):
+            var onehot = [Double](repeating: 0, count: b * q * classes)
+            for (index, label) in matched { onehot[index * classes + Int(label)] = 1 }
+            let targets = Tensor(onehot, shape: [b, q, classes], dtype: logits.dtype)
+            return Losses.sigmoidFocalLoss(logits: logits, targets: targets, alpha: alpha, gamma: gamma).sum() / numBoxes
+        }
+    }
+
+    /// Mean |number of queries whose argmax is not the last class − number of targets|.
+    func cardinalityError(_ output: DetectionOutput, _ targets: [DetectionTarget]) -> Tensor {
         noGrad {
+            let (b, classes) = (output.logits.shape[0], output.logits.shape[2])
             let predictedObjects = (output.logits.argmax(axis: -1) .!= Tensor(scalar: Double(classes - 1), dtype: .int64))
                 .cast(to: .float64).sum(axis: 1).doubles()
             let error = zip(predictedObjects, targets).map { Swift.abs($0 - Double($1.count)) }.reduce(0, +) / Double(b)
-            terms["cardinality_error"] = Tensor(scalar: error, dtype: dtype)
+            return Tensor(scalar: error, dtype: output.logits.dtype)
         }
-        return terms
     }
 
     /// 100 − top-1 accuracy (%) of the matched queries (100 when nothing is matched).

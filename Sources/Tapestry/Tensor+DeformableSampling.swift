@@ -1,7 +1,9 @@
 /// Multi-scale deformable sampling as one fused operation with a hand-written backward
 /// pass (kernels in ReferenceKernels+Deformable.swift). It computes the same function as
-/// the composite `gridSample` formulation (TapestryNN's `compositeSampling`), which tests
-/// compare it with; its backward rule is a kernel, so it gives first derivatives only.
+/// the composite `gridSample` formulation (`compositeDeformableSampling`), which tests
+/// compare it with. Its backward rule is a kernel; when the backward pass is itself
+/// recorded (`createGraph`), the rule differentiates the composite instead, so second
+/// derivatives are those of the composite.
 
 extension Tensor {
     /// value [B, S, M, Dh], locations [B, Lq, M, L, P, 2] (normalized x, y), weights
@@ -32,6 +34,16 @@ extension Tensor {
         }
         value.dtype.dispatchFloat(Forward(v: v, loc: loc, w: w, out: out, g: geometry), operation: "deformableSampling")
         return out.recorded("deformableSampling", [value, locations, weights]) { grad in
+            if GradMode.enabled {
+                // createGraph: gradients as differentiable tensor ops, through the composite.
+                let inputs = [value, locations, weights]
+                let tracked = inputs.indices.filter { inputs[$0].autograd != nil }
+                let composite = compositeDeformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
+                let found = gradients(of: [composite], wrt: tracked.map { inputs[$0] }, cotangents: [grad], createGraph: true)
+                var result: [Tensor?] = [nil, nil, nil]
+                for (k, i) in tracked.enumerated() { result[i] = found[k] }
+                return result
+            }
             let gValue = Tensor.zeros(v.shape, dtype: v.dtype), gLoc = Tensor.zeros(loc.shape, dtype: v.dtype)
             let gWeights = Tensor.zeros(w.shape, dtype: v.dtype)
             struct Backward: FloatKernel {
@@ -45,5 +57,26 @@ extension Tensor {
                                            gWeights: gWeights, g: geometry), operation: "deformableSampling backward")
             return [gValue, gLoc, gWeights]
         }
+    }
+
+    /// The reference formulation through `gridSample` (Deformable-DETR's
+    /// `ms_deform_attn_core_pytorch`): value [B, S, M, Dh], locations [B, Lq, M, L, P, 2],
+    /// weights [B, Lq, M, L, P] → [B, Lq, M·Dh].
+    public static func compositeDeformableSampling(value: Tensor, spatialShapes: [(Int, Int)], locations: Tensor, weights: Tensor) -> Tensor {
+        let (b, _, m, dh) = (value.shape[0], value.shape[1], value.shape[2], value.shape[3])
+        let (lq, levels, points) = (locations.shape[1], locations.shape[3], locations.shape[4])
+        let grids = locations * 2 - 1
+        var start = 0
+        var perLevel: [Tensor] = []
+        for (l, (h, w)) in spatialShapes.enumerated() {
+            let level = value.slice(axis: 1, start: start, end: start + h * w)              // [B, HW, M, Dh]
+                .permuted([0, 2, 3, 1]).reshaped([b * m, dh, h, w])
+            let grid = grids.select(axis: 3, index: l).permuted([0, 2, 1, 3, 4]).reshaped([b * m, lq, points, 2])
+            perLevel.append(level.gridSample(grid))                                             // [B·M, Dh, Lq, P]
+            start += h * w
+        }
+        let samples = Tensor.stack(perLevel, axis: 3).reshaped([b * m, dh, lq, levels * points])
+        let attention = weights.permuted([0, 2, 1, 3, 4]).reshaped([b * m, 1, lq, levels * points])
+        return (samples * attention).sum(axis: -1).reshaped([b, m * dh, lq]).transposed(1, 2)
     }
 }

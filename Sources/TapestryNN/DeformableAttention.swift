@@ -88,28 +88,7 @@ public final class MultiScaleDeformableAttention: Module {
         }
         let sampled = fused
             ? Tensor.deformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
-            : Self.compositeSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
+            : Tensor.compositeDeformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
         return outputProj(sampled)
-    }
-
-    /// The reference formulation through `gridSample` (Deformable-DETR's
-    /// `ms_deform_attn_core_pytorch`): value [B, S, M, Dh], locations [B, Lq, M, L, P, 2],
-    /// weights [B, Lq, M, L, P] → [B, Lq, M·Dh].
-    public static func compositeSampling(value: Tensor, spatialShapes: [(Int, Int)], locations: Tensor, weights: Tensor) -> Tensor {
-        let (b, _, m, dh) = (value.shape[0], value.shape[1], value.shape[2], value.shape[3])
-        let (lq, levels, points) = (locations.shape[1], locations.shape[3], locations.shape[4])
-        let grids = locations * 2 - 1
-        var start = 0
-        var perLevel: [Tensor] = []
-        for (l, (h, w)) in spatialShapes.enumerated() {
-            let level = value.slice(axis: 1, start: start, end: start + h * w)              // [B, HW, M, Dh]
-                .permuted([0, 2, 3, 1]).reshaped([b * m, dh, h, w])
-            let grid = grids.select(axis: 3, index: l).permuted([0, 2, 1, 3, 4]).reshaped([b * m, lq, points, 2])
-            perLevel.append(level.gridSample(grid))                                             // [B·M, Dh, Lq, P]
-            start += h * w
-        }
-        let samples = Tensor.stack(perLevel, axis: 3).reshaped([b * m, dh, lq, levels * points])
-        let attention = weights.permuted([0, 2, 1, 3, 4]).reshaped([b * m, 1, lq, levels * points])
-        return (samples * attention).sum(axis: -1).reshaped([b, m * dh, lq]).transposed(1, 2)
     }
 }

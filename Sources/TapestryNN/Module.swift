@@ -34,7 +34,7 @@ open class Module {
         let overrides = keyOverrides
         return mirrors.flatMap { $0.children }.compactMap { child in
             guard let label = child.label, !label.hasPrefix("_"), label != "training" else { return nil }
-            return (overrides[label] ?? snakeCase(label), child.value)
+            return (overrides[label] ?? SettingsCoding.snakeCase(label), child.value)
         }
     }
 
@@ -60,9 +60,17 @@ open class Module {
         members().compactMap { key, value in (value as? Buffer).map { (key, $0) } }
     }
 
-    /// Every parameter of this module and its descendants, with full keys.
-    public func namedParameters() -> [(String, Parameter)] {
-        ownParameters() + namedChildren().flatMap { prefix, child in child.namedParameters().map { ("\(prefix).\($0.0)", $0.1) } }
+    /// Every parameter of this module and its descendants, with full keys. A parameter
+    /// shared by several modules (Deformable DETR's class head used by every decoder layer)
+    /// appears once, under its first key, as in PyTorch's `named_parameters()`; with
+    /// `includingShared` it appears under every key, as in the state dict.
+    public func namedParameters(includingShared: Bool = false) -> [(String, Parameter)] {
+        let all = ownParameters() + namedChildren().flatMap { prefix, child in
+            child.namedParameters(includingShared: true).map { ("\(prefix).\($0.0)", $0.1) }
+        }
+        guard !includingShared else { return all }
+        var seen = Set<ObjectIdentifier>()
+        return all.filter { seen.insert(ObjectIdentifier($0.1)).inserted }
     }
 
     /// Every buffer of this module and its descendants, with full keys.
@@ -123,7 +131,7 @@ open class Module {
     public func load(_ state: [String: Tensor], strict: Bool = true) -> LoadReport {
         var report = LoadReport()
         var targets: [String: (shape: [Int], dtype: DType, assign: (Tensor) -> Void)] = [:]
-        for (key, p) in namedParameters() {
+        for (key, p) in namedParameters(includingShared: true) {
             targets[key] = (p.shape, p.value.dtype, { p.value = $0 })
         }
         for (key, b) in namedBuffers() {
@@ -185,20 +193,6 @@ public struct LoadReport: CustomStringConvertible, Equatable {
         list("dtype mismatch", dtypeMismatches.map { "\($0.key) (module \($0.expected), file \($0.found))" })
         return lines.joined(separator: "; ")
     }
-}
-
-/// `inProjWeight` → `in_proj_weight`; `layer1` stays `layer1`.
-func snakeCase(_ name: String) -> String {
-    var out = ""
-    for character in name {
-        if character.isUppercase {
-            if !out.isEmpty { out += "_" }
-            out += character.lowercased()
-        } else {
-            out.append(character)
-        }
-    }
-    return out
 }
 
 /// A module error at a library boundary (loading or saving weights).

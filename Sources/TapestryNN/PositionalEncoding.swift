@@ -7,7 +7,8 @@ import Tapestry
 ///
 /// For a padding mask M [B, H, W] (true = padding), e_y and e_x are cumulative counts of
 /// valid cells down each column and along each row, optionally normalized by the last
-/// entry and scaled: e ← e/(e_last + 10⁻⁶)·scale. With f_k = T^(2⌊k/2⌋/F):
+/// entry and scaled: e ← (e + offset)/(e_last + 10⁻⁶)·scale (Deformable DETR's offset is
+/// −0.5, DETR's 0). With f_k = T^(2⌊k/2⌋/F):
 /// p_y[..., k] = sin(e_y/f_k) for even k, cos(e_y/f_k) for odd k (same for p_x), and the
 /// output is [p_y | p_x] as [B, 2F, H, W].
 public struct SinePositionalEncoding: Sendable {
@@ -15,10 +16,11 @@ public struct SinePositionalEncoding: Sendable {
     public var temperature: Double
     public var normalize: Bool
     public var scale: Double
+    public var offset: Double
 
-    public init(features: Int, temperature: Double = 10000, normalize: Bool = true, scale: Double = 2 * .pi) {
+    public init(features: Int, temperature: Double = 10000, normalize: Bool = true, scale: Double = 2 * .pi, offset: Double = 0) {
         check(features % 2 == 0, "SinePositionalEncoding: features must be even, got \(features)")
-        (self.features, self.temperature, self.normalize, self.scale) = (features, temperature, normalize, scale)
+        (self.features, self.temperature, self.normalize, self.scale, self.offset) = (features, temperature, normalize, scale, offset)
     }
 
     /// Encodings for a mask [B, H, W] (bool or 0/1; true = padding), in `dtype`.
@@ -27,8 +29,8 @@ public struct SinePositionalEncoding: Sendable {
         let valid = (mask.dtype == .bool ? mask : mask .!= 0).logicalNot().cast(to: dtype)
         var y = valid.cumsum(axis: 1), x = valid.cumsum(axis: 2)
         if normalize {
-            y = y / (y.slice(axis: 1, start: -1) + 1e-6) * scale
-            x = x / (x.slice(axis: 2, start: -1) + 1e-6) * scale
+            y = (y + offset) / (y.slice(axis: 1, start: -1) + 1e-6) * scale
+            x = (x + offset) / (x.slice(axis: 2, start: -1) + 1e-6) * scale
         }
         let frequencies = Tensor((0..<features).map { Foundation.pow(temperature, Double(2 * ($0 / 2)) / Double(features)) },
                                  shape: [features], dtype: dtype)

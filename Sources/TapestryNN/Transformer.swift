@@ -143,3 +143,37 @@ public final class TransformerDecoder: Module {
         return returnIntermediate ? Tensor.stack(intermediate, axis: 0) : norm(output).unsqueezed(axis: 0)
     }
 }
+
+/// DETR's transformer (detr/models/transformer.py `Transformer`): the feature map becomes
+/// H·W tokens (row-major), the decoder starts from zeros with the learned query embeddings
+/// as query positions, and returns the normalized output of every layer, [D, B, Q, d].
+/// Every matrix starts Xavier-uniform, as the original resets them.
+public final class DETRTransformer: Module {
+    public let encoder: TransformerEncoder
+    public let decoder: TransformerDecoder
+
+    public init(dModel d: Int, heads: Int, encoderLayers: Int, decoderLayers: Int, feedforward: Int, dropout: Double, preNorm: Bool) {
+        encoder = TransformerEncoder(layers: (0..<encoderLayers).map { _ in
+            TransformerEncoderLayer(dModel: d, heads: heads, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
+        }, norm: preNorm ? LayerNorm(d) : nil)
+        decoder = TransformerDecoder(layers: (0..<decoderLayers).map { _ in
+            TransformerDecoderLayer(dModel: d, heads: heads, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
+        }, norm: LayerNorm(d))
+        super.init()
+        for (_, p) in namedParameters() where p.shape.count > 1 { p.value = Initialization.xavierUniform(p.shape) }
+    }
+
+    /// source [B, d, H, W], mask [B, H, W] (true on padding), queryEmbedding [Q, d],
+    /// position [B, d, H, W] → [D, B, Q, d].
+    public func callAsFunction(_ source: Tensor, mask: Tensor, queryEmbedding: Tensor, position: Tensor) -> Tensor {
+        let (b, d, h, w) = (source.shape[0], source.shape[1], source.shape[2], source.shape[3])
+        let tokens = source.reshaped([b, d, h * w]).permuted([2, 0, 1])                // [HW, B, d]
+        let pos = position.reshaped([b, d, h * w]).permuted([2, 0, 1])
+        let queryPosition = queryEmbedding.unsqueezed(axis: 1).expanded(to: [queryEmbedding.shape[0], b, d])
+        let padding = mask.reshaped([b, h * w])
+        let memory = encoder(tokens, position: pos, keyPaddingMask: padding)
+        let hs = decoder(Tensor.zeros(like: queryPosition), memory: memory, position: pos, queryPosition: queryPosition,
+                         memoryKeyPaddingMask: padding)                                  // [D, Q, B, d]
+        return hs.transposed(1, 2)
+    }
+}

@@ -19,9 +19,7 @@ public struct Settings: Sendable, Equatable {
     public init(defaults: [(section: String, value: any Encodable)]) throws(SettingsError) {
         root = []
         for (section, value) in defaults {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            guard let data = try? encoder.encode(value), case .object(let members)? = try? JSONValue.parse([UInt8](data)) else {
+            guard let data = try? SettingsCoding.encoder.encode(value), case .object(let members)? = try? JSONValue.parse([UInt8](data)) else {
                 throw SettingsError(reason: "the defaults of section \(section) are not a JSON object")
             }
             root.append((section, members))
@@ -50,6 +48,7 @@ public struct Settings: Sendable, Equatable {
         do { parsed = try JSONValue.parse(text) } catch { throw SettingsError(reason: "\(source): invalid JSON: \(error)") }
         guard case .object(let sections) = parsed else { throw SettingsError(reason: "\(source): must be a JSON object of sections (\(sectionNames))") }
         for (section, value) in sections {
+            guard root.contains(where: { $0.section == section }) else { throw SettingsError(reason: "\(source): unknown section \(section) (\(sectionNames))") }
             guard case .object(let members) = value else { throw SettingsError(reason: "\(source): section \(section) must be an object") }
             for (key, value) in members { try assign(section: section, key: key, value, source: source) }
         }
@@ -85,18 +84,28 @@ public struct Settings: Sendable, Equatable {
         guard Self.kind(old) == Self.kind(value) else {
             throw SettingsError(reason: "\(source): \(section).\(key) must be \(Self.kind(old)), got \(value.serialized)")
         }
+        if let number = value.doubleValue, !number.isFinite {
+            throw SettingsError(reason: "\(source): \(section).\(key) must be a finite number, got \(value.serialized)")
+        }
         root[s].members[k].value = value
         explicitKeys.insert("\(section).\(key)")
     }
 
-    /// Decodes one section.
-    public func decode<T: Decodable>(_ type: T.Type, section: String) throws(SettingsError) -> T {
+    /// Decodes one section, and checks every field against its range: the error names the
+    /// key, the value and what it must be.
+    public func decode<T: SettingsGroup>(_ type: T.Type, section: String) throws(SettingsError) -> T {
         guard let members = root.first(where: { $0.section == section })?.members else { throw SettingsError(reason: "no section \(section)") }
+        let value: T
         do {
-            return try JSONDecoder().decode(T.self, from: Data(JSONValue.object(members).serialized.utf8))
+            value = try SettingsCoding.decoder.decode(T.self, from: Data(JSONValue.object(members).serialized.utf8))
+        } catch let DecodingError.dataCorrupted(context) {
+            throw SettingsError(reason: "\(section).\(context.codingPath.map { SettingsCoding.snakeCase($0.stringValue) }.joined(separator: ".")) \(context.debugDescription)")
         } catch {
             throw SettingsError(reason: "section \(section): \(error)")
         }
+        let problems = value.problems()
+        guard problems.isEmpty else { throw SettingsError(reason: problems.map { "\(section).\($0)" }.joined(separator: "; ")) }
+        return value
     }
 
     /// The value at "section.key".

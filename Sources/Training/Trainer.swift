@@ -44,7 +44,7 @@ public final class Trainer {
     private var epochOrder: (epoch: Int, order: [Int])?
 
     public init(task: TrainingTask, config: TrainerConfig, modelName: String, settings: String, directory: String) throws {
-        if let problem = config.validationError() { throw TrainingError.invalidConfig(problem) }
+        if case let problems = config.problems(), !problems.isEmpty { throw TrainingError.invalidConfig(problems.joined(separator: "; ")) }
         let batchesPerEpoch = task.exampleCount / config.batchSize
         guard batchesPerEpoch >= config.gradientAccumulation else {
             throw TrainingError.invalidConfig("\(task.exampleCount) training examples make \(batchesPerEpoch) batches of \(config.batchSize), fewer than one step of \(config.gradientAccumulation) accumulated batches")

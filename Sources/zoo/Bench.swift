@@ -141,27 +141,29 @@ struct Bench: ParsableCommand {
         print("  SASA layer (64 channels, 8 heads, k 7, input 2×64×32×32):          \(format(local)) ms")
     }
 
-    /// One training step of a zoo model as `zoo train` runs it (forward, set loss with
-    /// Hungarian matching, backward, AdamW), without data loading.
+    /// One training step of every zoo model's shapes preset as `zoo train` runs it (forward,
+    /// set loss with Hungarian matching, backward, AdamW), without data loading.
     func trainingSteps() {
         print("\ntraining steps, Float32 (forward, loss, backward, AdamW):")
-        var rng = RandomGenerator(seed: 5)
-        let detr = try! DETR(.shapes)
-        let optimizer = AdamW(ParameterGroup.split(detr, matching: { $0.hasPrefix("backbone.") }, matchingRate: 1e-4, learningRate: 1e-4))
-        let criterion = DETRLossConfig().criterion
-        let (b, side) = (8, 128)
-        let images = Tensor.normal([b, 3, side, side], generator: &rng)
-        let mask = Tensor([Bool8](repeating: false, count: b * side * side), shape: [b, side, side])
-        let targets = (0..<b).map { _ in
-            DetectionTarget(labels: Tensor([Int64(rng.nextInt(below: 4)), Int64(rng.nextInt(below: 4))]),
-                            boxes: Tensor.uniform([2, 4], low: 0.2, high: 0.5, generator: &rng))
+        for entry in Registry.models {
+            var rng = RandomGenerator(seed: 5)
+            let settings = try! ZooRun.settings(model: entry.name, shapes: true)
+            let (detector, criterion) = try! entry.build(settings)
+            let optimizer = AdamW(detector.parameterGroups(learningRate: 1e-4, weightDecay: 1e-4))
+            let (b, side) = (8, 128)
+            let images = Tensor.normal([b, 3, side, side], generator: &rng)
+            let mask = Tensor([Bool8](repeating: false, count: b * side * side), shape: [b, side, side])
+            let targets = (0..<b).map { _ in
+                DetectionTarget(labels: Tensor([Int64(rng.nextInt(below: 4)), Int64(rng.nextInt(below: 4))]),
+                                boxes: Tensor.uniform([2, 4], low: 0.2, high: 0.5, generator: &rng))
+            }
+            let seconds = best {
+                try! criterion(detector(images: images, mask: mask), targets: targets).total.backward()
+                optimizer.step()
+                optimizer.zeroGrad()
+            }
+            let name = "\(entry.name) shapes preset (\(detector.parameterCount(trainableOnly: true) / 1000)k parameters, batch \(b) of \(side)²):"
+            print("  \(name.padding(toLength: 66, withPad: " ", startingAt: 0)) \(format(seconds * 1000)) ms/step, \(format(Double(b) / seconds)) images/s")
         }
-        let seconds = best {
-            let outputs = detr.detect(images: images, mask: mask)
-            try! criterion(outputs.last!, auxiliary: Array(outputs.dropLast()), targets: targets).total.backward()
-            optimizer.step()
-            optimizer.zeroGrad()
-        }
-        print("  DETR shapes preset (\(detr.parameterCount(trainableOnly: true) / 1000)k parameters, batch \(b) of \(side)²): \(format(seconds * 1000)) ms/step, \(format(Double(b) / seconds)) images/s")
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Tapestry
 import TapestryNN
 import Detection
-import Zoo
+import Parity
 
 struct Parity: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,7 +26,7 @@ struct Parity: ParsableCommand {
 
     /// Every runner the zoo knows, by fixture model name.
     static var runners: [String: FixtureRunner] {
-        LayerFixtures.runners.merging(DetectionFixtures.runners) { a, _ in a }.merging(ZooFixtures.runners) { a, _ in a }
+        Runners.all
     }
 
     func run() throws {

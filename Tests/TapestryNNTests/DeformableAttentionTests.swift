@@ -18,13 +18,34 @@ import Testing
         func run(_ fused: Bool) -> [[Double]] {
             let (v, l, w) = (value.requiringGrad(), locations.requiringGrad(), weights.requiringGrad())
             let out = fused ? Tensor.deformableSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)
-                            : MultiScaleDeformableAttention.compositeSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)
+                            : Tensor.compositeDeformableSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)
             let grads = gradients(of: [out], wrt: [v, l, w], cotangents: [cotangent])
             return [out.doubles()] + grads.map { $0.doubles() }
         }
         let (fused, composite) = (run(true), run(false))
         for (name, (a, b)) in zip(["output", "grad value", "grad locations", "grad weights"], zip(fused, composite)) {
             #expect(maxAbsDifference(a, b) < 1e-12, "\(name) differs by \(maxAbsDifference(a, b))")
+        }
+    }
+
+    /// With `createGraph` the fused kernel's gradients are differentiable and their
+    /// derivatives are the composite's: d/d(v, l, w) of Σ r · ∂⟨out, c⟩/∂(v, l, w).
+    @Test func fusedKernelSecondDerivativesMatchTheComposite() {
+        let (value, locations, weights) = inputs(seed: 3)
+        let cotangent = randomTensor([2, 5, 6], seed: 10)
+        let directions = [randomTensor(value.shape, seed: 11), randomTensor(locations.shape, seed: 12), randomTensor(weights.shape, seed: 13)]
+        func run(_ fused: Bool) -> [[Double]] {
+            let (v, l, w) = (value.requiringGrad(), locations.requiringGrad(), weights.requiringGrad())
+            let out = fused ? Tensor.deformableSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)
+                            : Tensor.compositeDeformableSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)
+            let first = gradients(of: [out], wrt: [v, l, w], cotangents: [cotangent], createGraph: true)
+            let projection = zip(first, directions).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0, dtype: .float64), +)
+            return gradients(of: [projection], wrt: [v, l, w]).map { $0.doubles() }
+        }
+        let (fused, composite) = (run(true), run(false))
+        #expect(composite[1].contains { $0 != 0 }, "the composite has non-zero second derivatives in the locations")
+        for (name, (a, b)) in zip(["value", "locations", "weights"], zip(fused, composite)) {
+            #expect(maxAbsDifference(a, b) < 1e-12, "second derivative in \(name) differs by \(maxAbsDifference(a, b))")
         }
     }
 

@@ -24,7 +24,7 @@ final class Renamed: Module {
         #expect(keys == ["in_proj_weight", "running_total", "self_attn.weight", "self_attn.bias", "layers.0.weight",
                          "layers.0.bias", "layers.1.weight", "norm.weight", "norm.bias"])
         #expect(Renamed().stateDict().map(\.0) == ["0.weight", "0.bias"])
-        #expect(snakeCase("inProjWeight") == "in_proj_weight" && snakeCase("layer1") == "layer1" && snakeCase("relH") == "rel_h")
+        #expect(SettingsCoding.snakeCase("inProjWeight") == "in_proj_weight" && SettingsCoding.snakeCase("layer1") == "layer1" && SettingsCoding.snakeCase("relH") == "rel_h")
         #expect(Sequential(Linear(1, 1), ReLU(), Linear(1, 1)).stateDict().map(\.0) == ["0.weight", "0.bias", "2.weight", "2.bias"])
     }
 

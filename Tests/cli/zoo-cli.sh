@@ -23,11 +23,11 @@ for bad in "$fixtures"/*.safetensors; do
         || { failed=$((failed + 1)); echo "FAIL one-line error naming the file: $LAST_OUTPUT"; }
 done
 check "inspect missing file" 1 "$zoo" inspect /nonexistent.safetensors
-layers="$(dirname "$0")/../TapestryNNTests/Fixtures/layers"
+layers="$(dirname "$0")/../ParityTests/Fixtures/layers"
 check "parity float64" 0 "$zoo" parity "$layers/conv2d.safetensors" "$layers/max_pool2d.safetensors"
 grep -q "grad.weight" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL parity prints per-tensor lines: $LAST_OUTPUT"; }
 check "parity float32" 0 "$zoo" parity --dtype float32 "$layers/layer_norm.safetensors"
-check "parity hungarian" 0 "$zoo" parity --quiet "$(dirname "$0")/../DetectionTests/Fixtures/hungarian.safetensors"
+check "parity hungarian" 0 "$zoo" parity --quiet "$(dirname "$0")/../ParityTests/Fixtures/hungarian.safetensors"
 coco="$(dirname "$0")/../DetectionTests/Fixtures/coco-eval"
 check "eval-coco json" 0 "$zoo" eval-coco --gt "$coco/gt.json" --results "$coco/dets.json" --json
 STATS="$LAST_OUTPUT" python3 -c '

@@ -17,11 +17,21 @@ public struct ParameterGroup {
 
     /// Splits a module's trainable parameters into two groups by name: those matching
     /// `predicate` (e.g. DETR's `backbone`) at `matchingRate`, the rest at `learningRate`.
-    public static func split(_ module: Module, matching predicate: (String) -> Bool, matchingRate: Double,
+    public static func split(_ module: Module, matching predicate: @escaping (String) -> Bool, matchingRate: Double,
+                             learningRate: Double, weightDecay: Double = 0) -> [ParameterGroup] {
+        split(module, rates: [(predicate, matchingRate)], learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    /// Groups a module's trainable parameters by name: each parameter goes to the first rule
+    /// whose predicate its key satisfies, at that rule's rate, and to the first group (at
+    /// `learningRate`) when none does (as Deformable DETR's main.py builds its groups).
+    /// One group per rule, in order, after the first.
+    public static func split(_ module: Module, rates: [(matching: (String) -> Bool, rate: Double)],
                              learningRate: Double, weightDecay: Double = 0) -> [ParameterGroup] {
         let trainable = module.namedParameters().filter { $0.1.requiresGrad }
-        return [ParameterGroup(trainable.filter { !predicate($0.0) }, learningRate: learningRate, weightDecay: weightDecay),
-                ParameterGroup(trainable.filter { predicate($0.0) }, learningRate: matchingRate, weightDecay: weightDecay)]
+        let rule = { (key: String) in rates.firstIndex { $0.matching(key) } }
+        return [ParameterGroup(trainable.filter { rule($0.0) == nil }, learningRate: learningRate, weightDecay: weightDecay)]
+            + rates.indices.map { i in ParameterGroup(trainable.filter { rule($0.0) == i }, learningRate: rates[i].rate, weightDecay: weightDecay) }
     }
 }
 

@@ -1,4 +1,6 @@
 import Tapestry
+import TapestryNN
+import Detection
 
 /// Runners for the layer fixtures (shared/fixtures/layers/README.md), keyed by `model`.
 public enum LayerFixtures {

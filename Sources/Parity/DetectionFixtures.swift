@@ -1,5 +1,6 @@
 import Tapestry
 import TapestryNN
+import Detection
 
 /// Runners for the detection toolkit's fixtures.
 public enum DetectionFixtures {

@@ -1,4 +1,5 @@
 import Tapestry
+import TapestryNN
 
 /// A reference fixture (shared/fixtures/FORMAT.md): inputs, outputs, losses and gradients
 /// recorded from the original PyTorch code, with the configuration in its metadata.

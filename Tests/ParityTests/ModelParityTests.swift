@@ -4,14 +4,11 @@ import Testing
 @testable import Tapestry
 @testable import TapestryNN
 @testable import Zoo
-
-func fixturePath(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").appendingPathComponent(relative).path
-}
+@testable import Parity
 
 @Suite struct DETRParity {
     func report(_ dtype: DType) throws -> ParityCheck.Report {
-        try ParityCheck.run(try Fixture(path: fixturePath("detr-r50-tiny.safetensors")), dtype: dtype, runners: ZooFixtures.runners)
+        try ParityCheck.run(try Fixture(path: fixturePath("detr-r50-tiny.safetensors")), dtype: dtype, runners: ModelFixtures.runners)
     }
 
     @Test func reproducesTheReferenceInFloat64() throws {

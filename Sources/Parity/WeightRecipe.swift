@@ -1,4 +1,5 @@
 import Tapestry
+import TapestryNN
 
 /// The deterministic weight recipe of the reference fixtures (shared/fixtures/FORMAT.md):
 /// every floating-point parameter and buffer gets values from a hash of its state-dict
@@ -44,9 +45,11 @@ public enum WeightRecipe {
         }
     }
 
-    /// Sets every floating-point parameter and buffer of `module` to its recipe values, in `dtype`.
+    /// Sets every floating-point parameter and buffer of `module` to its recipe values, in
+    /// `dtype`. A shared parameter takes the values of its last key, as when the recipe
+    /// writes a PyTorch state dict in order.
     public static func apply(to module: Module, seed: UInt64, dtype: DType) {
-        for (name, parameter) in module.namedParameters() where parameter.value.dtype.isFloatingPoint {
+        for (name, parameter) in module.namedParameters(includingShared: true) where parameter.value.dtype.isFloatingPoint {
             parameter.value = Tensor(values(name: name, shape: parameter.shape, seed: seed), shape: parameter.shape).cast(to: dtype)
         }
         for (name, buffer) in module.namedBuffers() where buffer.value.dtype.isFloatingPoint {

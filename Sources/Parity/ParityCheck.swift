@@ -1,4 +1,5 @@
 import Tapestry
+import TapestryNN
 
 /// Runs a fixture and compares every recorded tensor with what Tapestry computes.
 ///
@@ -39,7 +40,8 @@ public enum ParityCheck {
     static func compare(_ fixture: Fixture, _ run: FixtureRun, dtype: DType) throws -> Report {
         let loss = try run.total ?? cotangentLoss(fixture, run, dtype: dtype)
         let parameters = Dictionary(run.module?.namedParameters() ?? [], uniquingKeysWith: { a, _ in a })
-        let buffers = Dictionary(run.module?.namedBuffers() ?? [], uniquingKeysWith: { a, _ in a })
+        // Every state-dict key, a shared parameter under each of its names.
+        let state = Dictionary(run.module?.stateDict() ?? [], uniquingKeysWith: { a, _ in a })
         // Gradients of the loss with respect to every recorded input and trainable parameter.
         var wrt: [(String, Tensor)] = run.inputs.filter { $0.value.requiresGrad }.map { ($0.key, $0.value) }
         wrt += parameters.filter { $0.value.requiresGrad }.map { ($0.key, $0.value.value) }
@@ -88,8 +90,7 @@ public enum ParityCheck {
             case "param":
                 guard rest.hasPrefix("checksum.") else { continue }
                 let key = String(rest.dropFirst("checksum.".count))
-                let value = parameters[key]?.value ?? buffers[key]?.value
-                line(name, reference, value.map(checksum), tolerance: outputTolerance, missing: "no parameter or buffer with this name")
+                line(name, reference, state[key].map(checksum), tolerance: outputTolerance, missing: "no parameter or buffer with this name")
             case "match":
                 line(name, reference, run.exact[name], tolerance: 0, missing: "not produced")
             default:

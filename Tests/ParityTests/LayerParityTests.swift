@@ -1,6 +1,7 @@
 import Testing
 @testable import Tapestry
 @testable import TapestryNN
+@testable import Parity
 
 @Suite struct WeightRecipeVectors {
     /// The test vectors of shared/fixtures/FORMAT.md.

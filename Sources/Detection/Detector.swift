@@ -1,0 +1,50 @@
+import Tapestry
+import TapestryNN
+
+/// A set-prediction detector: padded images and their mask in, one prediction per decoder
+/// layer (and a two-stage detector's encoder proposals) out; how its outputs become boxes;
+/// and its optimizer parameter groups. The trainer's detection task runs any of them.
+public protocol Detector: Module {
+    /// images [B, 3, H, W] (normalized, zero-padded at the bottom and right), mask [B, H, W]
+    /// (true on padding).
+    func callAsFunction(images: Tensor, mask: Tensor) -> SetPrediction
+    var postProcessor: PostProcessor { get }
+    func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup]
+}
+
+/// The backbone of DETR and its descendants (detr/models/backbone.py): a torchvision ResNet
+/// whose keys sit under the Joiner's `backbone.0.body`, with the original freezing rule —
+/// with a positive backbone rate only layer2–layer4 train, otherwise nothing does.
+public final class DetectionBackbone: Module {
+    public let body: ResNet
+
+    /// The backbone names the `backbone` setting accepts.
+    public static let names = ResNet.Depth.allCases.map { "resnet\($0.rawValue)" }
+
+    /// `name` is one of `names`; `dilation` (DC5) needs a bottleneck ResNet (50 or 101).
+    public init(name: String, frozenBatchNorm: Bool, dilation: Bool, width: Int, learningRate: Double) {
+        let depth = ResNet.Depth.allCases.first { "resnet\($0.rawValue)" == name }
+        check(depth != nil, "DetectionBackbone: unknown backbone \(name) (\(Self.names.joined(separator: ", ")))")
+        body = ResNet(depth!, norm: frozenBatchNorm ? .frozenBatchNorm : .batchNorm, dilateLastStage: dilation, width: width)
+        super.init()
+        freeze { name in learningRate <= 0 || !["layer2", "layer3", "layer4"].contains { name.contains($0) } }
+    }
+
+    override public var keyOverrides: [String: String] { ["body": "0.body"] }
+
+    /// The four stages' feature maps, strides 4, 8, 16, 32 (the last 16 with dilation).
+    public func features(_ images: Tensor) -> [Tensor] { body.features(images) }
+
+    /// Why `dilation` cannot be used with `name`, or nil.
+    public static func dilationProblem(name: String, dilation: Bool) -> String? {
+        dilation && ["resnet18", "resnet34"].contains(name) ? "dilation (DC5) needs resnet50 or resnet101: torchvision's BasicBlock has no dilation" : nil
+    }
+}
+
+extension Tensor {
+    /// A padding mask [B, H, W] resized to (h, w) as `F.interpolate(mask.float(), size)`
+    /// does (nearest), true on padding.
+    public func resizedMask(to size: (Int, Int), dtype: DType) -> Tensor {
+        cast(to: dtype).interpolateNearest(size: size) .> 0
+    }
+}

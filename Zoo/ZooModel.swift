@@ -1,0 +1,52 @@
+import Detection
+import Tapestry
+import TapestryNN
+import Training
+
+/// A model of the zoo: a detector with its settings. A model joins the zoo with one file of
+/// its own that conforms to this protocol, and one line in `Registry.models`; its settings
+/// sections, presets, training, evaluation, prediction, export and fixture parity all follow.
+///
+/// - `Config`: the `model` section, every field a `@Setting` with its default (the paper's)
+///   and its range, named as the original code's arguments.
+/// - `Loss`: the `loss` section (matcher costs and loss weights) that builds the criterion.
+/// - `paperTrainer`, `shapesModel`, `shapesTrainer`: the trainer settings of the paper, and
+///   the model and trainer settings sized for the embedded shapes dataset on a CPU.
+public protocol ZooModel: Detector {
+    associatedtype Config: SettingsGroup
+    associatedtype Loss: CriterionSettings
+    static var name: String { get }
+    static var summary: String { get }
+    static var paper: String { get }
+    static var paperTrainer: TrainerConfig { get }
+    static var shapesModel: Config { get }
+    static var shapesTrainer: TrainerConfig { get }
+    init(_ config: Config) throws
+}
+
+extension ZooModel {
+    /// DETR's trainer settings (detr/main.py).
+    public static var paperTrainer: TrainerConfig { TrainerConfig() }
+}
+
+/// A zoo model or its configuration could not be built.
+public enum ZooError: Error, CustomStringConvertible, Equatable {
+    case invalidConfig(String)
+    case unknownModel(String, known: [String])
+
+    public var description: String {
+        switch self {
+        case .invalidConfig(let why): return "invalid configuration: \(why)"
+        case let .unknownModel(name, known): return "unknown model \"\(name)\" (known: \(known.joined(separator: ", ")))"
+        }
+    }
+}
+
+extension SettingsGroup {
+    /// Throws `ZooError.invalidConfig` naming every problem (for models built in code).
+    func validated() throws(ZooError) -> Self {
+        let problems = problems()
+        guard problems.isEmpty else { throw .invalidConfig(problems.joined(separator: "; ")) }
+        return self
+    }
+}
