@@ -14,7 +14,7 @@ public enum Registry {
     /// Every model of the zoo: one line each.
     public static let models: [Entry] = [
         Entry(DETR.self),
-
+        Entry(DeformableDETR.self),
     ]
 
     public struct Entry: Sendable {

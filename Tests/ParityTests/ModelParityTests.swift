@@ -35,3 +35,22 @@ import Testing
         #expect(strict.count + loose.count == report.lines.count && strict.count > 400)
     }
 }
+
+/// Deformable DETR (single-stage, no refinement, 4 levels) against the original code: every
+/// output, loss, matching (final and auxiliary), gradient and checksum, in both precisions.
+@Suite struct DeformableDETRParity {
+    @Test(arguments: [DType.float64, .float32])
+    func reproducesTheReference(_ dtype: DType) throws {
+        let report = try ParityCheck.run(try Fixture(path: fixturePath("deformable-detr-r50-4lvl-tiny.safetensors")), dtype: dtype,
+                                         runners: ModelFixtures.runners)
+        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
+        #expect(report.passed && failures.isEmpty, "\(failures)")
+        let names = Set(report.lines.map(\.name))
+        for expected in ["output.aux.0.pred_logits", "match.aux.0.1.pred", "log.class_error", "loss.loss_ce_0",
+                         "grad.class_embed.0.weight", "param.checksum.class_embed.1.weight",
+                         "grad.transformer.encoder.layers.0.self_attn.sampling_offsets.weight"] {
+            #expect(names.contains(expected), "\(expected) was compared")
+        }
+        #expect(report.lines.count > 580)
+    }
+}
