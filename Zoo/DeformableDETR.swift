@@ -117,9 +117,9 @@ public final class DeformableDETR: Module, ZooModel {
     func initializeHeads() {
         for head in classEmbed { head.bias!.value = Tensor.full([config.numClasses], value: -Foundation.log((1 - 0.01) / 0.01)) }
         for (k, head) in bboxEmbed.enumerated() {
-            let last = head.layers.last!
+            let last = head.layers.last!, size = !config.twoStage && (k == 0 || !config.withBoxRefine) ? -2.0 : 0
             last.weight.value = Tensor.zeros(last.weight.shape)
-            last.bias!.value = Tensor([0, 0, k == 0 && !config.twoStage ? -2 : 0, k == 0 && !config.twoStage ? -2 : 0], shape: [4], dtype: .float32)
+            last.bias!.value = Tensor([0, 0, size, size], shape: [4], dtype: .float32)
         }
         for projection in inputProj {
             let conv = projection.layers[0] as! Conv2d
