@@ -9,8 +9,9 @@ struct Models: ParsableCommand {
     var config = false
 
     func run() throws {
+        let width = Registry.names.map(\.count).max() ?? 0
         for entry in Registry.models {
-            print("\(entry.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(entry.summary) — \(entry.paper)")
+            print("\(entry.name.padding(toLength: width + 1, withPad: " ", startingAt: 0)) \(entry.summary) — \(entry.paper)")
             if config {
                 print("  paper:  \(try Settings(defaults: entry.defaults(false)).json)")
                 print("  shapes: \(try Settings(defaults: entry.defaults(true)).json)")

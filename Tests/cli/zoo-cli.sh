@@ -13,7 +13,7 @@ check() {  # name, expected exit code, command...
 check "info" 0 "$zoo" info
 grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
 check "models" 0 "$zoo" models
-grep -q "^detr " <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models lists detr: $LAST_OUTPUT"; }
+grep -q "^detr " <<<"$LAST_OUTPUT" && grep -q "^deformable-detr " <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models lists detr and deformable-detr: $LAST_OUTPUT"; }
 check "inspect valid" 0 "$zoo" inspect "$fixtures/valid.safetensors"
 grep -q "weight  F32\|weight *float32 *\[2, 3\]" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL inspect lists weight [2, 3]: $LAST_OUTPUT"; }
 for bad in "$fixtures"/*.safetensors; do
@@ -91,7 +91,7 @@ check "predict a broken image" 1 "$zoo" predict --checkpoint "$run/out" "$run/ti
 printf 'not a checkpoint' > "$run/bad.safetensors"
 check "eval a corrupt checkpoint" 1 "$zoo" eval "$run/bad.safetensors"
 check "train an unknown model" 1 "$zoo" train yolo --data "$shapes"
-grep -q 'unknown model "yolo" (known: detr)' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown model error: $LAST_OUTPUT"; }
+grep -q 'unknown model "yolo" (known: detr, deformable-detr)' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown model error: $LAST_OUTPUT"; }
 check "train with an unknown key" 1 "$zoo" train detr --data "$shapes" --set hiden_dim=3 --output "$run/x"
 grep -q "unknown key hiden_dim" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown key error: $LAST_OUTPUT"; }
 check "train without data" 1 "$zoo" train detr --data /nonexistent --output "$run/x"
@@ -105,6 +105,28 @@ if [ "$status" -eq 130 ] && grep -q "interrupted at step" "$run/int.log" && ls "
 else
     failed=$((failed + 1)); echo "FAIL Ctrl-C saves and exits 130 (exit $status)"; cat "$run/int.log"
 fi
+
+# Deformable DETR through the same commands: train, resume, eval (side by side), predict, export.
+cat > "$run/tiny-deformable.json" <<'JSON'
+{"model": {"backbone_width": 8, "hidden_dim": 32, "nheads": 2, "enc_layers": 1, "dec_layers": 2, "dim_feedforward": 32,
+           "num_queries": 5, "enc_n_points": 2, "dec_n_points": 2, "with_box_refine": true},
+ "trainer": {"batch_size": 2, "log_every": 1, "eval_every": 0},
+ "data": {"scales": [64], "max_size": 64, "eval_size": 64}}
+JSON
+check "train deformable-detr" 0 "$zoo" train deformable-detr --data "$shapes" --config "$run/tiny-deformable.json" --output "$run/def" --max-steps 2
+grep -q "trained AP" <<<"$LAST_OUTPUT" && grep -q "loss_ce_0" "$run/def/metrics.jsonl" \
+    || { failed=$((failed + 1)); echo "FAIL deformable-detr trains with auxiliary focal losses: $LAST_OUTPUT"; }
+check "train deformable-detr --resume" 0 "$zoo" train deformable-detr --output "$run/def" --max-steps 1 --resume
+check "eval deformable-detr beside detr" 0 "$zoo" eval "$run/def" "$run/out" --limit 2
+[ "$(grep -c "^0\.[0-9]*  " <<<"$LAST_OUTPUT")" -eq 2 ] || { failed=$((failed + 1)); echo "FAIL eval prints a line per model: $LAST_OUTPUT"; }
+check "predict deformable-detr" 0 "$zoo" predict --checkpoint "$run/def" --threshold 0 --top 3 --output "$run/defpred" "$shapes/val/000000.png"
+grep -q "000000.png: 3 detections" <<<"$LAST_OUTPUT" && [ -f "$run/defpred/000000.png" ] \
+    || { failed=$((failed + 1)); echo "FAIL predict deformable-detr draws the top three: $LAST_OUTPUT"; }
+check "export deformable-detr" 0 "$zoo" export "$run/def" --output "$run/def.safetensors"
+check "two-stage without refinement" 1 "$zoo" train deformable-detr --data "$shapes" --set two_stage=true --set with_box_refine=false --output "$run/y"
+grep -q "two_stage needs with_box_refine" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL two-stage error: $LAST_OUTPUT"; }
+check "a value outside its range" 1 "$zoo" train detr --data "$shapes" --set nheads=0 --output "$run/y"
+grep -q "model.nheads is 0, must be at least 1" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL range error: $LAST_OUTPUT"; }
 rm -rf "$shapes" "$run"
 check "make-shapes rejects a bad size" 64 "$zoo" make-shapes --output /tmp/never --size 8
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
