@@ -18,7 +18,7 @@ endif
 # Idle OpenBLAS threads stop spinning at once, so they never compete with Tapestry's own.
 export OPENBLAS_THREAD_TIMEOUT ?= 4
 
-.PHONY: demo test deps zoo bench clean
+.PHONY: demo test deps zoo bench convergence clean
 
 # The demo: the shapes dataset with at most two objects per image (written to
 # data/shapes-easy on first use), a fresh DETR trained on it for DEMO_MINUTES, then COCO AP
@@ -64,6 +64,21 @@ zoo: deps
 
 bench: zoo
 	$(ZOO) bench
+
+# How fast a model learns on a CPU (shared/bench/CONVERGENCE.md): CONVERGENCE_MODEL trained
+# from scratch on the default shapes set (data/shapes) for four segments of
+# CONVERGENCE_MINUTES, each resuming the last, with COCO AP on the validation images after
+# each (evaluation is off the clock). CONVERGENCE_SET adds settings (--set k=v ...).
+CONVERGENCE_MODEL   ?= deformable-detr
+CONVERGENCE_MINUTES ?= 3
+CONVERGENCE_SET     ?=
+CONVERGENCE_RUN     ?= runs/convergence-$(CONVERGENCE_MODEL)
+
+convergence: zoo
+	test -f data/shapes/annotations/val.json || $(ZOO) make-shapes --output data/shapes
+	rm -rf $(CONVERGENCE_RUN)
+	$(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) --max-minutes $(CONVERGENCE_MINUTES) --set eval_every=0 $(CONVERGENCE_SET)
+	for segment in 2 3 4; do $(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) --max-minutes $(CONVERGENCE_MINUTES) --resume || exit 1; done
 
 deps:
 	@missing=""; \

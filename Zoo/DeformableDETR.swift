@@ -16,31 +16,37 @@ import Training
 /// box with its own heads) and two-stage (encoder proposals become the queries, and are
 /// trained class-agnostically). Classes are scored by sigmoids and trained with the focal loss.
 public final class DeformableDETR: Module, ZooModel {
-    /// The original code's arguments (Deformable-DETR main.py), with its defaults.
+    public static let name = "deformable-detr"
+    public static let summary = "Deformable DETR: multi-scale deformable attention, focal loss; box refinement and two-stage as options"
+    public static let paper = "Zhu et al., Deformable DETR: Deformable Transformers for End-to-End Object Detection, ICLR 2021"
+    public typealias Loss = FocalCriterionSettings
+
+    /// The original code's arguments (Deformable-DETR main.py), in its order, with its defaults.
     public struct Config: SettingsGroup {
+        @Setting(0...) public var lrBackbone = 2e-5
+        /// Learning-rate factor of `reference_points` and `sampling_offsets`.
+        @Setting(0...) public var lrLinearProjMult = 0.1
+        @Setting public var withBoxRefine = false
+        @Setting public var twoStage = false
         @Setting(oneOf: DetectionBackbone.names) public var backbone = "resnet50"
         @Setting public var dilation = false
-        /// Frozen batch norm in the backbone (the original's); false trains BatchNorm2d.
-        @Setting public var frozenBatchNorm = true
-        @Setting(0...) public var lrBackbone = 2e-5
-        /// Channels of the backbone's first stage (torchvision's 64). Not an original argument.
-        @Setting(1...) public var backboneWidth = 64
         @Setting(1...) public var numFeatureLevels = 4
-        @Setting(32...) public var hiddenDim = 256
-        @Setting(1...) public var nheads = 8
         @Setting(0...) public var encLayers = 6
         @Setting(1...) public var decLayers = 6
         @Setting(1...) public var dimFeedforward = 1024
+        @Setting(32...) public var hiddenDim = 256
         @Setting(0..<1) public var dropout = 0.1
+        @Setting(1...) public var nheads = 8
         @Setting(1...) public var numQueries = 300
-        @Setting(1...) public var numClasses = 91
-        @Setting(1...) public var encNPoints = 4
         @Setting(1...) public var decNPoints = 4
-        @Setting public var withBoxRefine = false
-        @Setting public var twoStage = false
+        @Setting(1...) public var encNPoints = 4
         @Setting public var auxLoss = true
-        /// Learning-rate factor of `reference_points` and `sampling_offsets`.
-        @Setting(0...) public var lrLinearProjMult = 0.1
+        @Setting(1...) public var numClasses = 91
+        /// Frozen batch norm in the backbone (the original's); false trains BatchNorm2d.
+        /// Not an argument of the original code, nor is `backbone_width`, the channels of
+        /// the backbone's first stage (torchvision's 64).
+        @Setting public var frozenBatchNorm = true
+        @Setting(1...) public var backboneWidth = 64
 
         public init() {}
 
@@ -53,11 +59,6 @@ public final class DeformableDETR: Module, ZooModel {
             return DetectionBackbone.dilationProblem(name: backbone, dilation: dilation)
         }
     }
-    public typealias Loss = FocalCriterionSettings
-
-    public static let name = "deformable-detr"
-    public static let summary = "Deformable DETR: multi-scale deformable attention, focal loss; box refinement and two-stage as options"
-    public static let paper = "Zhu et al., Deformable DETR: Deformable Transformers for End-to-End Object Detection, ICLR 2021"
 
     /// 50 epochs at lr 2e-4, divided by 10 after 40.
     public static var paperTrainer: TrainerConfig {
