@@ -20,28 +20,34 @@ export OPENBLAS_THREAD_TIMEOUT ?= 4
 
 .PHONY: demo test deps zoo bench convergence clean
 
-# The demo: the shapes dataset with at most two objects per image (written to
-# data/shapes-easy on first use), a fresh DETR trained on it for DEMO_MINUTES, then COCO AP
-# of the untrained model, the fresh run and the checkpoint shipped in checkpoints/ (the
-# same settings trained for longer: checkpoints/README.md), and pictures of their
-# predictions on eight validation images.
+# The demo: the zoo's convergence story on a CPU. The shapes dataset with at most two
+# objects per image (written to data/shapes-easy on first use); DEMO_MODEL — the zoo's
+# fastest learner on a CPU, Deformable DETR — trained from scratch for DEMO_MINUTES with COCO
+# AP before and after; that run beside the checkpoints shipped in checkpoints/ (DETR and
+# Deformable DETR, the same settings trained for longer: checkpoints/README.md); and each
+# model's predictions on eight validation images.
+DEMO_MODEL   ?= deformable-detr
 DEMO_MINUTES ?= 10
-SHIPPED      := checkpoints/detr-shapes.safetensors
 DEMO_DATA    := data/shapes-easy
+SHIPPED      := checkpoints/detr-shapes.safetensors checkpoints/deformable-detr-shapes.safetensors
+DEMO_IMAGES  := $(DEMO_DATA)/val/00000[0-7].png
 
 demo: deps zoo
 	$(ZOO) info
 	@echo
 	test -f $(DEMO_DATA)/annotations/val.json || $(ZOO) make-shapes --output $(DEMO_DATA) --max-objects 2
 	rm -rf runs/demo
-	$(ZOO) train detr --output runs/demo --max-minutes $(DEMO_MINUTES) --config checkpoints/detr-shapes.json --set eval_at_start=true
+	$(ZOO) train $(DEMO_MODEL) --output runs/demo --max-minutes $(DEMO_MINUTES) --config checkpoints/$(DEMO_MODEL)-shapes.json --set eval_at_start=true
 	@echo
 	$(ZOO) eval runs/demo $(SHIPPED)
 	@echo
-	$(ZOO) predict --checkpoint runs/demo --output runs/demo/predictions --threshold 0.05 --top 4 --sheet demo-fresh-run.png $(DEMO_DATA)/val/00000[0-7].png
-	$(ZOO) predict --checkpoint $(SHIPPED) --output runs/demo/predictions-shipped --threshold 0.05 --top 4 --sheet demo-shipped-checkpoint.png $(DEMO_DATA)/val/00000[0-7].png
+	$(ZOO) predict --checkpoint runs/demo --output runs/demo/predictions --threshold 0.05 --top 4 --sheet demo-fresh-run.png $(DEMO_IMAGES)
+	for model in detr deformable-detr; do \
+		$(ZOO) predict --checkpoint checkpoints/$$model-shapes.safetensors --output runs/demo/predictions-$$model --threshold 0.05 --top 4 \
+			--sheet demo-shipped-$$model.png $(DEMO_IMAGES) || exit 1; \
+	done
 	@echo
-	@echo "Pictures: demo-fresh-run.png (this run) and demo-shipped-checkpoint.png (the shipped checkpoint)."
+	@echo "Pictures: demo-fresh-run.png ($(DEMO_MODEL), this run), demo-shipped-detr.png and demo-shipped-deformable-detr.png (the shipped checkpoints)."
 	@echo "Training curves: runs/demo/metrics.jsonl, or tensorboard --logdir runs/demo/tensorboard"
 
 # Release builds: the suite runs several times faster than in debug, and the two runs cover
@@ -66,19 +72,20 @@ bench: zoo
 	$(ZOO) bench
 
 # How fast a model learns on a CPU (shared/bench/CONVERGENCE.md): CONVERGENCE_MODEL trained
-# from scratch on the default shapes set (data/shapes) for four segments of
-# CONVERGENCE_MINUTES, each resuming the last, with COCO AP on the validation images after
-# each (evaluation is off the clock). CONVERGENCE_SET adds settings (--set k=v ...).
+# from scratch on the default shapes set (data/shapes) in four segments of
+# CONVERGENCE_SEGMENT (zoo train's --max-minutes 3, or --max-steps 378 to compare step for
+# step), each resuming the last, with COCO AP on the validation images after each
+# (evaluation is off the clock). CONVERGENCE_SET adds settings (--set k=v ...).
 CONVERGENCE_MODEL   ?= deformable-detr
-CONVERGENCE_MINUTES ?= 3
+CONVERGENCE_SEGMENT ?= --max-minutes 3
 CONVERGENCE_SET     ?=
 CONVERGENCE_RUN     ?= runs/convergence-$(CONVERGENCE_MODEL)
 
 convergence: zoo
 	test -f data/shapes/annotations/val.json || $(ZOO) make-shapes --output data/shapes
 	rm -rf $(CONVERGENCE_RUN)
-	$(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) --max-minutes $(CONVERGENCE_MINUTES) --set eval_every=0 $(CONVERGENCE_SET)
-	for segment in 2 3 4; do $(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) --max-minutes $(CONVERGENCE_MINUTES) --resume || exit 1; done
+	$(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) $(CONVERGENCE_SEGMENT) --set eval_every=0 $(CONVERGENCE_SET)
+	for segment in 2 3 4; do $(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) $(CONVERGENCE_SEGMENT) --resume || exit 1; done
 
 deps:
 	@missing=""; \

@@ -108,22 +108,38 @@ struct StridedWalk {
         let outer = Array(dims.dropLast())
         let count = outer.reduce(1, &*)
         rowCount = count
+        rowStarts = Self.rowStarts(outer: outer, strides: strides.map { Array($0.dropLast()) }, offsets: offsets, count: count)
+    }
+
+    /// The start of every row: rows of the last outer axis are filled in one pass
+    /// (start + k·stride), and the odometer over the other outer axes advances once per block.
+    private static func rowStarts(outer: [Int], strides: [[Int]], offsets: [Int], count: Int) -> [Int] {
+        let operands = offsets.count
+        guard let blockLength = outer.last else { return offsets }
         var starts = [Int](repeating: 0, count: count &* operands)
+        let blockStrides = strides.map { $0.last! }
         var index = [Int](repeating: 0, count: outer.count)
         var current = offsets
-        for r in 0..<count {
-            for o in 0..<operands { starts[r &* operands &+ o] = current[o] }
-            // Advance the odometer over the outer axes.
-            var axis = outer.count - 1
-            while axis >= 0 {
-                index[axis] &+= 1
-                for o in 0..<operands { current[o] &+= strides[o][axis] }
-                if index[axis] < outer[axis] { break }
-                for o in 0..<operands { current[o] &-= strides[o][axis] &* outer[axis] }
-                index[axis] = 0
-                axis -= 1
+        starts.withUnsafeMutableBufferPointer { out in
+            var row = 0
+            while row < count {
+                for k in 0..<blockLength {
+                    let base = (row &+ k) &* operands
+                    for o in 0..<operands { out[base &+ o] = current[o] &+ k &* blockStrides[o] }
+                }
+                row &+= blockLength
+                // Advance the odometer over the outer axes before the last.
+                var axis = outer.count - 2
+                while axis >= 0 {
+                    index[axis] &+= 1
+                    for o in 0..<operands { current[o] &+= strides[o][axis] }
+                    if index[axis] < outer[axis] { break }
+                    for o in 0..<operands { current[o] &-= strides[o][axis] &* outer[axis] }
+                    index[axis] = 0
+                    axis -= 1
+                }
             }
         }
-        rowStarts = starts
+        return starts
     }
 }
