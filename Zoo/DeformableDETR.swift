@@ -98,8 +98,12 @@ public final class DeformableDETR: Module, ZooModel {
         // module every time without refinement, independent copies with it.
         let heads = config.decLayers + (config.twoStage ? 1 : 0)
         let makeClass = { Linear(d, config.numClasses) }, makeBox = { MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3) }
-        (classEmbed, bboxEmbed) = config.withBoxRefine ? ((0..<heads).map { _ in makeClass() }, (0..<heads).map { _ in makeBox() })
-                                                       : { (c, b) in (Array(repeating: c, count: heads), Array(repeating: b, count: heads)) }(makeClass(), makeBox())
+        if config.withBoxRefine {
+            (classEmbed, bboxEmbed) = ((0..<heads).map { _ in makeClass() }, (0..<heads).map { _ in makeBox() })
+        } else {
+            let (sharedClass, sharedBox) = (makeClass(), makeBox())
+            (classEmbed, bboxEmbed) = (Array(repeating: sharedClass, count: heads), Array(repeating: sharedBox, count: heads))
+        }
         queryEmbed = config.twoStage ? nil : Embedding(config.numQueries, 2 * d)
         backbone = DetectionBackbone(name: config.backbone, frozenBatchNorm: config.frozenBatchNorm, dilation: config.dilation,
                                      width: config.backboneWidth, learningRate: config.lrBackbone)

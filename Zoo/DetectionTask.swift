@@ -12,14 +12,14 @@ import Training
 public final class DetectionTask: TrainingTask {
     public let detector: any Detector
     public var model: Module { detector }
-    public let criterion: SetCriterion
+    public let criterion: any DetectionCriterion
     public let train: DetectionSplit
     public let validation: DetectionSplit?
     public let data: DetectionDataConfig
     /// Images per forward pass during evaluation.
     public var evaluationBatchSize = 8
 
-    public init(detector: any Detector, criterion: SetCriterion, train: DetectionSplit, validation: DetectionSplit?, data: DetectionDataConfig) {
+    public init(detector: any Detector, criterion: any DetectionCriterion, train: DetectionSplit, validation: DetectionSplit?, data: DetectionDataConfig) {
         (self.detector, self.criterion, self.train, self.validation, self.data) = (detector, criterion, train, validation, data)
     }
 
@@ -58,6 +58,9 @@ public final class DetectionTask: TrainingTask {
             let indices = Array(start..<min(start + batchSize, split.images.count))
             let samples = try indices.map { try split.sample($0) }
             let detections = predict(detector, samples.map { data.evaluationImage($0) }, sizes: samples.map { ($0.height, $0.width) })
+            if let unknown = detections.joined().map(\.classIndex).max(), unknown >= split.categoryIds.count {
+                throw ZooError.datasetMismatch("the model predicts class index \(unknown), but the dataset has only \(split.categoryIds.count) categories: evaluate it on data with the categories it was trained on")
+            }
             results += PostProcessing.cocoResults(detections, imageIds: samples.map(\.imageId), categoryIds: split.categoryIds)
             progress(indices.last! + 1, split.images.count)
         }

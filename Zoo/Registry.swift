@@ -24,7 +24,7 @@ public enum Registry {
         /// The settings' default sections, the paper's or the shapes preset.
         public let defaults: @Sendable (_ shapes: Bool) -> [(section: String, value: any Encodable)]
         /// Builds the detector and its criterion from settings.
-        public let build: @Sendable (Settings) throws -> (detector: any Detector, criterion: SetCriterion)
+        public let build: @Sendable (Settings) throws -> (detector: any Detector, criterion: any DetectionCriterion)
         /// Decodes every section, so that a value outside its range is refused before any work starts.
         public let validate: @Sendable (Settings) throws -> Void
 

@@ -33,11 +33,13 @@ extension ZooModel {
 public enum ZooError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(String)
     case unknownModel(String, known: [String])
+    case datasetMismatch(String)
 
     public var description: String {
         switch self {
         case .invalidConfig(let why): return "invalid configuration: \(why)"
         case let .unknownModel(name, known): return "unknown model \"\(name)\" (known: \(known.joined(separator: ", ")))"
+        case .datasetMismatch(let why): return why
         }
     }
 }

@@ -3,7 +3,7 @@ import Tapestry
 /// The `loss` section of a detector's settings: its matcher costs and loss weights, with
 /// the original code's argument names, and the criterion they make.
 public protocol CriterionSettings: SettingsGroup {
-    var criterion: SetCriterion { get }
+    var criterion: any DetectionCriterion { get }
 }
 
 /// DETR's matcher and loss settings (detr/main.py): matching costs `set_cost_*`, loss
@@ -18,7 +18,7 @@ public struct SoftmaxCriterionSettings: CriterionSettings {
 
     public init() {}
 
-    public var criterion: SetCriterion {
+    public var criterion: any DetectionCriterion {
         SetCriterion(matcher: HungarianMatcher(scoring: .softmax(noObjectWeight: eosCoef), costClass: setCostClass, costBbox: setCostBbox, costGiou: setCostGiou),
                      weights: ["loss_ce": 1, "loss_bbox": bboxLossCoef, "loss_giou": giouLossCoef])
     }
@@ -37,7 +37,7 @@ public struct FocalCriterionSettings: CriterionSettings {
 
     public init() {}
 
-    public var criterion: SetCriterion {
+    public var criterion: any DetectionCriterion {
         SetCriterion(matcher: HungarianMatcher(scoring: .sigmoidFocal(alpha: focalAlpha, gamma: 2), costClass: setCostClass, costBbox: setCostBbox, costGiou: setCostGiou),
                      weights: ["loss_ce": clsLossCoef, "loss_bbox": bboxLossCoef, "loss_giou": giouLossCoef])
     }

@@ -27,6 +27,22 @@ public struct SetPrediction {
     public var auxiliary: [DetectionOutput] { Array(layers.dropLast()) }
 }
 
+/// The loss of a detector's prediction: what the trainer's detection task minimizes. A new
+/// detector may bring its own; `SetCriterion` is DETR's family's.
+public protocol DetectionCriterion {
+    func callAsFunction(_ prediction: SetPrediction, targets: [DetectionTarget]) throws -> CriterionResult
+}
+
+/// A criterion's loss terms, their weighted total, and the matchings it made.
+public struct CriterionResult {
+    /// Every loss term by name (unweighted), including the logging-only ones.
+    public var terms: [String: Tensor]
+    /// Σ weight[k]·terms[k] over the weighted terms: the loss to minimize.
+    public var total: Tensor
+    /// The matchings: "" for the final layer, "aux.i" for auxiliary layer i, "enc" for the encoder.
+    public var assignments: [String: Assignment]
+}
+
 /// (query indices, target indices) of each image, sorted by query.
 public typealias Assignment = [(queries: [Int], targets: [Int])]
 
@@ -93,23 +109,14 @@ public struct HungarianMatcher: Sendable {
 /// num_boxes = max(total targets in the batch, 1). Auxiliary layers get the same losses with
 /// their own matching, suffixed `_i`; a two-stage encoder output gets them class-agnostically
 /// (every label 0), suffixed `_enc`. total = Σ weight·term over the weighted terms.
-public struct SetCriterion {
+public struct SetCriterion: DetectionCriterion {
     public var matcher: HungarianMatcher
     /// Weight of each loss term by its base name (loss_ce, loss_bbox, loss_giou).
     public var weights: [String: Double]
 
     public init(matcher: HungarianMatcher, weights: [String: Double]) { (self.matcher, self.weights) = (matcher, weights) }
 
-    public struct Result {
-        /// Every loss term by name (unweighted), including the logging-only ones.
-        public var terms: [String: Tensor]
-        /// Σ weight[k]·terms[k] over the weighted terms.
-        public var total: Tensor
-        /// The matchings: "" for the final layer, "aux.i" for auxiliary layer i, "enc" for the encoder.
-        public var assignments: [String: Assignment]
-    }
-
-    public func callAsFunction(_ prediction: SetPrediction, targets: [DetectionTarget]) throws -> Result {
+    public func callAsFunction(_ prediction: SetPrediction, targets: [DetectionTarget]) throws -> CriterionResult {
         let numBoxes = Double(Swift.max(targets.reduce(0) { $0 + $1.count }, 1))
         var terms: [String: Tensor] = [:], assignments: [String: Assignment] = [:]
         func add(_ output: DetectionOutput, _ targets: [DetectionTarget], suffix: String, name: String) throws {
@@ -129,7 +136,7 @@ public struct SetCriterion {
             guard let weight = weights[key.split(separator: "_").prefix(2).joined(separator: "_")] else { continue }
             total = total.map { $0 + value * weight } ?? value * weight
         }
-        return Result(terms: terms, total: total!, assignments: assignments)
+        return CriterionResult(terms: terms, total: total!, assignments: assignments)
     }
 
     func losses(_ output: DetectionOutput, _ targets: [DetectionTarget], _ assignment: Assignment, numBoxes: Double) throws -> [String: Tensor] {

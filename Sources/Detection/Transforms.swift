@@ -35,10 +35,11 @@ public enum DetectionTransforms {
         var size = size
         if let maxSize {
             let (small, large) = (Double(min(w, h)), Double(max(w, h)))
-            if large / small * Double(size) > Double(maxSize) { size = Int((Double(maxSize) * small / large).rounded()) }
+            if large / small * Double(size) > Double(maxSize) { size = max(1, Int((Double(maxSize) * small / large).rounded())) }
         }
         if (w <= h && w == size) || (h <= w && h == size) { return (h, w) }
-        return w < h ? (Int(Double(size) * Double(h) / Double(w)), size) : (size, Int(Double(size) * Double(w) / Double(h)))
+        // Every side keeps at least one pixel, however extreme the aspect ratio.
+        return w < h ? (max(1, Int(Double(size) * Double(h) / Double(w))), size) : (size, max(1, Int(Double(size) * Double(w) / Double(h))))
     }
 
     /// Resizes so the shorter side is one of `sizes` (picked at random), bilinearly; boxes scale with it.

@@ -26,6 +26,12 @@ import Testing
         #expect(DetectionTransforms.resizedSize(height: 40, width: 60, size: 40, maxSize: nil) == (40, 60))
         #expect(DetectionTransforms.resizedSize(height: 480, width: 640, size: 800, maxSize: 1000) == (750, 1000))
         #expect(DetectionTransforms.resizedSize(height: 100, width: 50, size: 30, maxSize: nil) == (60, 30))
+        // Extreme aspect ratios keep every side at least one pixel (the max size would round
+        // the shorter side of a 1 × 100000 image to 0; 7 × 1000 at size 128 has 128·7/1000 < 1).
+        #expect(DetectionTransforms.resizedSize(height: 1, width: 100000, size: 800, maxSize: 1333) == (1, 100000))
+        #expect(DetectionTransforms.resizedSize(height: 100000, width: 1, size: 800, maxSize: 1333) == (100000, 1))
+        #expect(DetectionTransforms.resizedSize(height: 7, width: 1000, size: 128, maxSize: 128) == (1, 142))
+        #expect(DetectionTransforms.resizedSize(height: 1, width: 129, size: 128, maxSize: 128) == (1, 129))
         var rng = RandomGenerator(seed: 1)
         let resized = DetectionTransforms.randomResize(sample(), sizes: [20], maxSize: nil, &rng)
         #expect(resized.image.shape == [3, 20, 30] && resized.boxes[0] == [5, 2.5, 15, 12.5])

@@ -203,7 +203,8 @@ import Training
         #expect(settings.json.contains("\"num_queries\":300") && settings.json.contains("\"lr_linear_proj_mult\":0.1") && settings.json.contains("\"enc_n_points\":4"))
         let trainer = try settings.decode(TrainerConfig.self, section: "trainer")
         #expect(trainer.lr == 2e-4 && trainer.epochs == 50 && trainer.lrDrop == 40 && trainer.clipMaxNorm == 0.1)
-        let (detector, criterion) = try Registry.entry(named: "deformable-detr").build(try ZooRun.settings(model: "deformable-detr", shapes: true))
+        let (detector, built) = try Registry.entry(named: "deformable-detr").build(try ZooRun.settings(model: "deformable-detr", shapes: true))
+        let criterion = try #require(built as? SetCriterion)
         #expect(detector.postProcessor == .sigmoidTopK(100) && criterion.weights == ["loss_ce": 2, "loss_bbox": 5, "loss_giou": 2])
         #expect(criterion.matcher.scoring == .sigmoidFocal(alpha: 0.25, gamma: 2) && criterion.matcher.costClass == 2)
         for (assignment, message) in [("hidden_dim=48", "multiple of 32"), ("two_stage=true", "two_stage needs with_box_refine"),

@@ -20,7 +20,8 @@ import Training
         let shapes = try ZooRun.settings(model: "detr", shapes: true, assignments: ["enc_layers=2"])
         #expect(try shapes.decode(DETR.Config.self, section: "model").encLayers == 2)
         #expect(try shapes.decode(DETR.Config.self, section: "model").backbone == "resnet18")
-        let (detector, criterion) = try Registry.entry(named: "detr").build(settings)
+        let (detector, built) = try Registry.entry(named: "detr").build(settings)
+        let criterion = try #require(built as? SetCriterion)
         #expect(detector.postProcessor == .softmax && criterion.weights == ["loss_ce": 1, "loss_bbox": 5, "loss_giou": 2])
         #expect(criterion.matcher.scoring == .softmax(noObjectWeight: 0.1) && criterion.matcher.costClass == 1)
     }
