@@ -59,7 +59,8 @@ public final class DetectionTask: TrainingTask {
             let samples = try indices.map { try split.sample($0) }
             let detections = predict(detector, samples.map { data.evaluationImage($0) }, sizes: samples.map { ($0.height, $0.width) })
             if let unknown = detections.joined().map(\.classIndex).max(), unknown >= split.categoryIds.count {
-                throw ZooError.datasetMismatch("the model predicts class index \(unknown), but the dataset has only \(split.categoryIds.count) categories: evaluate it on data with the categories it was trained on")
+                let count = split.categoryIds.count
+                throw ZooError.datasetMismatch("the model predicts class index \(unknown), but the dataset has only \(count) categor\(count == 1 ? "y" : "ies"): evaluate it on data with the categories it was trained on")
             }
             results += PostProcessing.cocoResults(detections, imageIds: samples.map(\.imageId), categoryIds: split.categoryIds)
             progress(indices.last! + 1, split.images.count)

@@ -123,6 +123,16 @@ check "predict deformable-detr" 0 "$zoo" predict --checkpoint "$run/def" --thres
 grep -q "000000.png: 3 detections" <<<"$LAST_OUTPUT" && [ -f "$run/defpred/000000.png" ] \
     || { failed=$((failed + 1)); echo "FAIL predict deformable-detr draws the top three: $LAST_OUTPUT"; }
 check "export deformable-detr" 0 "$zoo" export "$run/def" --output "$run/def.safetensors"
+# A dataset with fewer categories than the model predicts: a clear error, not a trap.
+cp -r "$shapes" "$run/onecat"
+python3 - "$run/onecat/annotations/val.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); keep = d["categories"][0]["id"]
+d["categories"] = d["categories"][:1]; d["annotations"] = [a for a in d["annotations"] if a["category_id"] == keep]
+json.dump(d, open(sys.argv[1], "w"))
+PY
+check "eval on data with fewer categories" 1 "$zoo" eval "$run/def" --data "$run/onecat"
+grep -q "class index [1-3], but the dataset has only 1 category:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL category mismatch error: $LAST_OUTPUT"; }
 check "two-stage without refinement" 1 "$zoo" train deformable-detr --data "$shapes" --set two_stage=true --set with_box_refine=false --output "$run/y"
 grep -q "two_stage needs with_box_refine" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL two-stage error: $LAST_OUTPUT"; }
 check "a value outside its range" 1 "$zoo" train detr --data "$shapes" --set nheads=0 --output "$run/y"
