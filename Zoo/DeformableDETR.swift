@@ -42,9 +42,8 @@ public final class DeformableDETR: Module, ZooModel {
         @Setting(1...) public var encNPoints = 4
         @Setting public var auxLoss = true
         @Setting(1...) public var numClasses = 91
-        /// Frozen batch norm in the backbone (the original's); false trains BatchNorm2d.
-        /// Not an argument of the original code, nor is `backbone_width`, the channels of
-        /// the backbone's first stage (torchvision's 64).
+        /// Not arguments of the original: frozen batch norm in the backbone (false trains
+        /// BatchNorm2d), and the channels of its first stage (torchvision's 64).
         @Setting public var frozenBatchNorm = true
         @Setting(1...) public var backboneWidth = 64
 
@@ -98,12 +97,10 @@ public final class DeformableDETR: Module, ZooModel {
         // module every time without refinement, independent copies with it.
         let heads = config.decLayers + (config.twoStage ? 1 : 0)
         let makeClass = { Linear(d, config.numClasses) }, makeBox = { MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3) }
-        if config.withBoxRefine {
-            (classEmbed, bboxEmbed) = ((0..<heads).map { _ in makeClass() }, (0..<heads).map { _ in makeBox() })
-        } else {
-            let (sharedClass, sharedBox) = (makeClass(), makeBox())
-            (classEmbed, bboxEmbed) = (Array(repeating: sharedClass, count: heads), Array(repeating: sharedBox, count: heads))
-        }
+        let (firstClass, firstBox) = (makeClass(), makeBox())
+        (classEmbed, bboxEmbed) = config.withBoxRefine
+            ? ([firstClass] + (1..<heads).map { _ in makeClass() }, [firstBox] + (1..<heads).map { _ in makeBox() })
+            : (Array(repeating: firstClass, count: heads), Array(repeating: firstBox, count: heads))
         queryEmbed = config.twoStage ? nil : Embedding(config.numQueries, 2 * d)
         backbone = DetectionBackbone(name: config.backbone, frozenBatchNorm: config.frozenBatchNorm, dilation: config.dilation,
                                      width: config.backboneWidth, learningRate: config.lrBackbone)
