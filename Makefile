@@ -60,6 +60,7 @@ test: deps
 	@echo "== The zoo command"
 	$(SWIFT) build $(RELEASE) --product zoo
 	Tests/cli/zoo-cli.sh $(ZOO)
+	Tests/cli/zoo-reliability.sh $(ZOO)
 	@echo "== Tutorials"
 	$(SWIFT) run $(RELEASE) Tutorial01TapeAndGradcheck
 	$(SWIFT) run $(RELEASE) Tutorial02NewAttentionLayer

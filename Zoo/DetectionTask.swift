@@ -38,9 +38,27 @@ public final class DetectionTask: TrainingTask {
             targets.append(target)
         }
         let (batch, mask) = DetectionTransforms.batch(images)
-        let result = try criterion(detector(images: batch, mask: mask), targets: targets)
+        let prediction = detector(images: batch, mask: mask)
+        // A diverged model predicts NaN or infinite boxes, which the matcher cannot match:
+        // report them as a non-finite loss, so the trainer stops with the step and the images.
+        if case let broken = Self.nonFiniteOutputs(prediction), !broken.isEmpty {
+            return TrainingLoss(total: Tensor.full([], value: .nan), terms: Dictionary(uniqueKeysWithValues: broken.map { ($0, Double.nan) }))
+        }
+        let result = try criterion(prediction, targets: targets)
         let terms = result.terms.mapValues { $0.cast(to: .float64).item() }
         return TrainingLoss(total: result.total, terms: terms)
+    }
+
+    /// The prediction's outputs holding a NaN or an infinity, named like "pred_boxes" (final
+    /// layer), "pred_logits_0" (auxiliary layer 0) or "pred_boxes_enc" (encoder proposals).
+    static func nonFiniteOutputs(_ prediction: SetPrediction) -> [String] {
+        let outputs = prediction.layers.enumerated().map { ($1, $0 == prediction.layers.count - 1 ? "" : "_\($0)") }
+            + (prediction.encoder.map { [($0, "_enc")] } ?? [])
+        return outputs.flatMap { output, suffix in
+            [("pred_logits", output.logits), ("pred_boxes", output.boxes)].compactMap { name, tensor in
+                tensor.firstNonFinite == nil ? nil : name + suffix
+            }
+        }
     }
 
     /// COCO AP and friends on the validation split ("AP", "AP50", …, "AR100", …).

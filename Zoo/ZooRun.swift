@@ -56,10 +56,12 @@ public enum ZooRun {
         return DetectionTask(detector: detector, criterion: criterion, train: train, validation: validation, data: data)
     }
 
-    /// A trained detector from a checkpoint file, or the newest one in a run folder.
-    public static func load(checkpoint path: String) throws -> (detector: any Detector, settings: Settings, checkpoint: String, step: Int) {
-        let file = try Checkpoint.resolve(path)
-        let checkpoint = try Checkpoint.read(file)
+    /// A trained detector from a checkpoint file, or the newest readable one in a run folder
+    /// (each newer one passed over goes to `warn`).
+    public static func load(checkpoint path: String, warn: (String) -> Void = { _ in }) throws -> (detector: any Detector, settings: Settings, checkpoint: String, step: Int) {
+        let opened = try Checkpoint.open(path)
+        for skipped in opened.skipped { warn("passed over \(skipped)") }
+        let (file, checkpoint) = (opened.path, opened.checkpoint)
         let settings = try settings(model: checkpoint.modelName, stored: checkpoint.settings)
         let (detector, _) = try Registry.entry(named: checkpoint.modelName).build(settings)
         try checkpoint.restore(into: detector, path: file)

@@ -49,7 +49,10 @@ public struct SafetensorsError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let problem: Problem
 
-    public var description: String {
+    public var description: String { "\(file): \(reason)" }
+
+    /// What is wrong, without the file name.
+    public var reason: String {
         let text: String
         switch problem {
         case .unreadable(let why): text = "cannot read the file: \(why)"
@@ -69,7 +72,7 @@ public struct SafetensorsError: Error, CustomStringConvertible, Equatable {
         case .notFullyCovered(let e, let size): text = "tensors end at byte \(e) but the file has \(size) bytes"
         case .unwritable(let why): text = "cannot write: \(why)"
         }
-        return "\(file): \(text)"
+        return text
     }
 }
 

@@ -81,6 +81,28 @@ public struct Tensor: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: source.pointer(T.self), count: source.count))
     }
 
+    /// Calls `body` with the elements' bytes in row-major order (a contiguous copy when the
+    /// tensor is a strided view).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let source = contiguous()
+        return try withExtendedLifetime(source) {
+            try body(UnsafeRawBufferPointer(start: source.storage.base + source.offset * dtype.byteSize, count: source.count * dtype.byteSize))
+        }
+    }
+
+    /// The first element, row-major, that is NaN or infinite, and its value; nil when every
+    /// element is finite (always for integer dtypes).
+    public var firstNonFinite: (index: Int, value: Double)? {
+        func scan<T: BinaryFloatingPoint>(_ values: [T]) -> (index: Int, value: Double)? {
+            values.firstIndex { !$0.isFinite }.map { ($0, Double(values[$0])) }
+        }
+        switch dtype {
+        case .float32: return scan(scalars(as: Float.self))
+        case .float64: return scan(scalars(as: Double.self))
+        default: return nil
+        }
+    }
+
     /// All elements converted to Double, row-major.
     public func doubles() -> [Double] {
         switch dtype {

@@ -41,7 +41,8 @@ public struct Checkpoint {
     /// The file name of the checkpoint after `step` steps; names sort by step.
     public static func fileName(step: Int) -> String { String(format: "checkpoint-%08d.safetensors", step) }
 
-    /// Writes the checkpoint atomically (a crash leaves the previous file intact).
+    /// Writes the checkpoint atomically (a crash leaves the previous file intact), with a
+    /// checksum of its tensors in the metadata.
     public func write(to path: String) throws {
         let tensors = model.sorted { $0.key < $1.key }.map { (name: Self.modelPrefix + $0.key, tensor: $0.value) }
             + optimizer.sorted { $0.key < $1.key }.map { (name: Self.optimizerPrefix + $0.key, tensor: $0.value) }
@@ -50,12 +51,22 @@ public struct Checkpoint {
         var metadata = ["tapestry.model": modelName, "tapestry.settings": settings,
                         "tapestry.trainer": String(decoding: try encoder.encode(state), as: UTF8.self)]
         metadata["tapestry.schedule"] = schedule
+        metadata["tapestry.checksum"] = Self.checksum(tensors)
         try SafetensorsFile(tensors: tensors, metadata: metadata).write(to: path)
     }
 
-    /// Reads a checkpoint, refusing a file that is not one (naming what is missing).
+    /// Reads a checkpoint, refusing a file that is not one (naming what is missing), one
+    /// whose tensors no longer match their checksum, and one holding a NaN or infinity.
     public static func read(_ path: String) throws -> Checkpoint {
         let file = try SafetensorsFile.read(path)
+        if let stored = file.metadata["tapestry.checksum"], case let computed = checksum(file.tensors), stored != computed {
+            throw CheckpointError(path: path, reason: "damaged: its tensors no longer match the checksum written with them (stored \(stored), now \(computed))")
+        }
+        for (name, tensor) in file.tensors.sorted(by: { $0.name < $1.name }) {
+            if let (index, value) = tensor.firstNonFinite {
+                throw CheckpointError(path: path, reason: "tensor \(name) holds \(value) at element \(index): the run that wrote it had diverged")
+            }
+        }
         func meta(_ key: String) throws(CheckpointError) -> String {
             guard let value = file.metadata[key] else { throw CheckpointError(path: path, reason: "not a training checkpoint: metadata key \(key) is missing") }
             return value
@@ -78,27 +89,90 @@ public struct Checkpoint {
         return checkpoint
     }
 
-    /// Checkpoints in `directory`, oldest first.
+    /// The step in a name the trainer wrote (`checkpoint-` and eight or more digits), or nil
+    /// for any other name, such as a user's `checkpoint-best.safetensors`.
+    public static func step(inFileName name: String) -> Int? {
+        guard name.hasPrefix("checkpoint-"), name.hasSuffix(".safetensors") else { return nil }
+        let digits = name.dropFirst("checkpoint-".count).dropLast(".safetensors".count)
+        guard digits.count >= 8, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        return Int(digits)
+    }
+
+    /// The checkpoints the trainer wrote in `directory`, oldest first. Files it did not
+    /// write are never chosen, resumed from or pruned.
     public static func list(in directory: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasPrefix("checkpoint-") && $0.hasSuffix(".safetensors") }.sorted()
-            .map { (directory as NSString).appendingPathComponent($0) }
+        return names.compactMap { name in step(inFileName: name).map { (step: $0, name: name) } }
+            .sorted { $0.step < $1.step }
+            .map { (directory as NSString).appendingPathComponent($0.name) }
     }
 
-    /// The newest checkpoint in `directory`.
+    /// The newest checkpoint the trainer wrote in `directory`.
     public static func latest(in directory: String) -> String? { list(in: directory).last }
 
-    /// `path` itself when it is a file, or the newest checkpoint in it when it is a run folder.
-    public static func resolve(_ path: String) throws(CheckpointError) -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
-        guard let newest = latest(in: path) else { throw CheckpointError(path: path, reason: "no checkpoint-*.safetensors in this folder") }
-        return newest
+    /// A checkpoint ready to use, and the newer ones passed over because they could not be read.
+    public struct Opened {
+        public var path: String
+        public var checkpoint: Checkpoint
+        public var skipped: [CheckpointError]
     }
 
-    /// Deletes all but the newest `keep` checkpoints in `directory`.
+    /// Reads `path` when it is a file; when it is a run folder, the newest of its checkpoints
+    /// that reads completely (a run killed while its disk filled may leave a damaged newest
+    /// one), listing the ones passed over.
+    public static func open(_ path: String) throws -> Opened {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CheckpointError(path: path, reason: "no such file or folder")
+        }
+        guard isDirectory.boolValue else { return Opened(path: path, checkpoint: try read(path), skipped: []) }
+        var skipped: [CheckpointError] = []
+        for candidate in list(in: path).reversed() {
+            do { return Opened(path: candidate, checkpoint: try read(candidate), skipped: skipped) } catch {
+                skipped.append(error as? CheckpointError ?? CheckpointError(path: candidate, reason: (error as? SafetensorsError)?.reason ?? "\(error)"))
+            }
+        }
+        let why = skipped.isEmpty ? "" : "; none of its checkpoints can be read:\n  " + skipped.map(\.description).joined(separator: "\n  ")
+        throw CheckpointError(path: path, reason: "no usable checkpoint-<step>.safetensors in this folder" + why)
+    }
+
+    /// Deletes all but the newest `keep` checkpoints the trainer wrote in `directory`.
     static func prune(_ directory: String, keep: Int) {
         for old in list(in: directory).dropLast(keep) { try? FileManager.default.removeItem(atPath: old) }
+    }
+
+    /// Deletes the temporary files of checkpoint writes that never finished (their process
+    /// was killed), and returns their names. A write in progress by a live process is left alone.
+    @discardableResult
+    static func removeAbandonedTemporaries(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { name in
+            // AtomicFile names them .<destination>.tmp-<pid>-<random>.
+            guard name.hasPrefix(".checkpoint-"), let marker = name.range(of: ".safetensors.tmp-") else { return false }
+            guard let pid = Int32(name[marker.upperBound...].prefix { $0 != "-" }) else { return false }
+            let alive = pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM)
+            return !alive && (try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))) != nil
+        }
+    }
+
+    /// A digest of the tensors' names, element types, shapes and bytes (FNV-1a over 64-bit
+    /// words): any changed byte changes it.
+    static func checksum(_ tensors: [(name: String, tensor: Tensor)]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ word: UInt64) { hash = (hash ^ word) &* 0x0000_0100_0000_01b3 }
+        func mix(_ bytes: UnsafeRawBufferPointer) {
+            let words = bytes.count / 8
+            for i in 0..<words { mix(bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
+            var tail: UInt64 = 0
+            for i in (8 * words)..<bytes.count { tail = tail << 8 | UInt64(bytes[i]) }
+            mix(tail ^ UInt64(bytes.count) << 56)
+        }
+        for (name, tensor) in tensors {
+            let description = "\(name):\(tensor.dtype):\(tensor.shape)"
+            Array(description.utf8).withUnsafeBytes { mix($0) }
+            tensor.withUnsafeBytes { mix($0) }
+        }
+        return String(format: "%016llx", hash)
     }
 
     /// Loads the model part into `module`, refusing any mismatch (naming the keys).

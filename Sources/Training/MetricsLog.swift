@@ -1,37 +1,84 @@
 import Foundation
+import Tapestry
 
-/// Training metrics as JSON lines: one object per record, `{"step": …, "<name>": value, …}`,
-/// appended and flushed so a crash loses at most the record being written.
+/// Training metrics as JSON lines: one object per record, `{"step": …, "<name>": value, …}`.
+///
+/// Every line is whole: a record is appended with one write and flushed, and a write that
+/// fails part way (a full disk) is cut off again before the error is reported. A file
+/// whose last line was cut short anyway (the machine lost power) is repaired when it is
+/// opened: the partial line is dropped, so the next record starts on a line of its own.
 public final class MetricsLog {
     public let path: String
-    private let handle: FileHandle
+    private let descriptor: Int32
 
-    public init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-            }
-        }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.seekToEnd()
+    public init(path: String) throws(MetricsLogError) {
         self.path = path
+        descriptor = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw MetricsLogError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        do { try dropPartialLastLine() } catch {
+            close(descriptor)
+            throw error
+        }
     }
 
-    deinit { try? handle.close() }
+    deinit { close(descriptor) }
 
     /// Appends one record; non-finite values are written as strings ("nan", "inf") so the
     /// line stays valid JSON.
-    public func write(step: Int, _ values: [String: Double]) throws {
+    public func write(step: Int, _ values: [String: Double]) throws(MetricsLogError) {
         var fields = ["\"step\":\(step)"]
         for (name, value) in values.sorted(by: { $0.key < $1.key }) {
             let text = value.isFinite ? "\(value)" : "\"\(value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf"))\""
-            fields.append("\(jsonString(name)):\(text)")
+            fields.append("\(JSONValue.string(name).serialized):\(text)")
         }
-        try handle.write(contentsOf: Data(("{" + fields.joined(separator: ",") + "}\n").utf8))
-        try handle.synchronize()
+        try append(Array(("{" + fields.joined(separator: ",") + "}\n").utf8))
     }
 
-    private func jsonString(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    private func append(_ line: [UInt8]) throws(MetricsLogError) {
+        let end = lseek(descriptor, 0, SEEK_END)
+        var written = 0, failure: String?
+        line.withUnsafeBytes { bytes in
+            while written < bytes.count {
+                let n = Foundation.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                written += n
+            }
+        }
+        if failure == nil && fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            if end >= 0 { _ = ftruncate(descriptor, end) }
+            throw MetricsLogError(path: path, reason: "cannot append a record (\(failure)); the file ends with the previous whole line")
+        }
     }
+
+    /// Cuts the file back to its last newline when it ends part way through a line.
+    private func dropPartialLastLine() throws(MetricsLogError) {
+        var size = lseek(descriptor, 0, SEEK_END)
+        guard size > 0 else { return }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while size > 0 {
+            let chunk = min(Int(size), buffer.count), start = size - off_t(chunk)
+            let n = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, chunk, start) }
+            guard n == chunk else { throw MetricsLogError(path: path, reason: "cannot read its end: \(String(cString: strerror(errno)))") }
+            if let last = buffer[..<chunk].lastIndex(of: UInt8(ascii: "\n")) {
+                size = start + off_t(last) + 1
+                break
+            }
+            size = start
+        }
+        if size != lseek(descriptor, 0, SEEK_END) && ftruncate(descriptor, size) != 0 {
+            throw MetricsLogError(path: path, reason: "cannot drop its cut-off last line: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// A metrics file that cannot be written, and why.
+public struct MetricsLogError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
 }

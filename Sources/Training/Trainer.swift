@@ -58,7 +58,11 @@ public final class Trainer {
     /// Continues from a checkpoint: parameters, optimizer moments, position and generator.
     /// Refuses one written for another model or other settings, naming what differs.
     public func resume(from path: String) throws {
-        let checkpoint = try Checkpoint.read(path)
+        try resume(from: try Checkpoint.read(path), path: path)
+    }
+
+    /// Continues from a checkpoint already read from `path`.
+    public func resume(from checkpoint: Checkpoint, path: String) throws {
         guard checkpoint.modelName == modelName else {
             throw CheckpointError(path: path, reason: "was written for model \(checkpoint.modelName), not \(modelName)")
         }
@@ -90,7 +94,8 @@ public final class Trainer {
     /// Trains until the last epoch, `maxSteps`, `timeLimit` or Ctrl-C (which saves a
     /// checkpoint and throws `TrainingError.interrupted`).
     public func run() throws -> Summary {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try OutputFolder.prepare(directory)
+        Checkpoint.removeAbandonedTemporaries(in: directory)
         metrics = try MetricsLog(path: path("metrics.jsonl"))
         events = try TensorBoardWriter(directory: path("tensorboard"))
         try Data(settings.utf8).write(to: URL(fileURLWithPath: path("settings.json")), options: .atomic)
@@ -124,10 +129,12 @@ public final class Trainer {
             }
             let epochEnded = state.position == stepsPerEpoch
             if epochEnded { (state.epoch, state.position) = (state.epoch + 1, 0) }
-            let evaluationDue = epochEnded && config.evalEvery > 0 && state.epoch % config.evalEvery == 0
-            if evaluationDue { summary.evaluation = try evaluate(progress, label: "epoch \(state.epoch)") }
+            // Saved before evaluating, so a failing or interrupted evaluation loses no training.
             if epochEnded || (config.checkpointEvery > 0 && state.step % config.checkpointEvery == 0) {
                 summary.checkpoint = try saveCheckpoint()
+            }
+            if epochEnded && config.evalEvery > 0 && state.epoch % config.evalEvery == 0 {
+                summary.evaluation = try evaluate(progress, label: "epoch \(state.epoch)")
             }
             if stopRequested() {
                 let saved = try saveCheckpoint()

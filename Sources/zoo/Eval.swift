@@ -47,7 +47,7 @@ struct Eval: ParsableCommand {
                 rows.append(try evaluate(detector, settings, label: "\(model), untrained"))
             }
             for checkpoint in checkpoints {
-                let loaded = try ZooRun.load(checkpoint: checkpoint)
+                let loaded = try ZooRun.load(checkpoint: checkpoint, warn: warn)
                 rows.append(try evaluate(loaded.detector, loaded.settings, label: "\(loaded.checkpoint) (step \(loaded.step))"))
             }
             for row in rows where json {

@@ -15,8 +15,9 @@ struct Export: ParsableCommand {
 
     func run() throws {
         do {
-            let file = try Checkpoint.resolve(checkpoint)
-            var loaded = try Checkpoint.read(file)
+            let opened = try Checkpoint.open(checkpoint)
+            for skipped in opened.skipped { warn("passed over \(skipped)") }
+            var loaded = opened.checkpoint
             loaded.optimizer = [:]
             try loaded.write(to: output)
             print("wrote \(output): \(loaded.modelName) after \(loaded.state.step) steps, \(loaded.model.count) tensors")

@@ -8,7 +8,7 @@ import Zoo
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Detect objects in images with a trained model: JSON plus pictures with the boxes drawn.",
-        discussion: "Writes <output>/predictions.json and <output>/<image>.png for each image, and with --sheet one picture of them all.")
+        discussion: "Writes <output>/predictions.json and <output>/<image>.png for each image (<image>-2.png, … when names repeat), and with --sheet one picture of them all.")
 
     @Argument(help: "Images (PNG or JPEG).")
     var images: [String]
@@ -36,23 +36,23 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         do {
-            let (detector, settings, file, step) = try ZooRun.load(checkpoint: checkpoint)
+            try OutputFolder.prepare(output)
+            let (detector, settings, file, step) = try ZooRun.load(checkpoint: checkpoint, warn: warn)
             let data = try settings.decode(DetectionDataConfig.self, section: "data")
             let names = try categoryNames(settings)
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             var records: [JSONValue] = [], pictures: [(title: String, image: RGBImage)] = []
-            for path in images {
+            for (path, base) in zip(images, Self.pictureNames(images)) {
                 let image = try ImageIO.decode(path)
                 let sample = DetectionSample(image: image, boxes: [], labels: [], imageId: 0)
                 let ranked = DetectionTask.predict(detector, [data.evaluationImage(sample)], sizes: [(image.height, image.width)])[0]
                     .filter { $0.score >= threshold }.sorted { $0.score > $1.score }
                 let kept = top > 0 ? Array(ranked.prefix(top)) : ranked
-                let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                 let scale = max(1, 384 / max(image.width, image.height))
                 let drawn = Drawing.annotated(image, kept.map { ($0.classIndex, $0.box, $0.score) }, names: names, scale: scale)
-                try ImageIO.writePNG(drawn, to: (output as NSString).appendingPathComponent(base + ".png"))
+                let picture = (output as NSString).appendingPathComponent(base + ".png")
+                try ImageIO.writePNG(drawn, to: picture)
                 pictures.append((base, drawn))
-                records.append(.object([("image", .string(path)), ("detections", .array(kept.map { d in
+                records.append(.object([("image", .string(path)), ("picture", .string(picture)), ("detections", .array(kept.map { d in
                     .object([("label", .string(d.classIndex < names.count ? names[d.classIndex] : "\(d.classIndex)")),
                              ("score", .number(String(d.score))), ("box_xyxy", .array(d.box.map { .number(String($0)) }))])
                 }))]))
@@ -71,6 +71,18 @@ struct Predict: ParsableCommand {
             }
         } catch {
             fail("\(error)")
+        }
+    }
+
+    /// One picture name per image: its base name, with -2, -3, … added when images from
+    /// different folders (or with different extensions) share it.
+    static func pictureNames(_ paths: [String]) -> [String] {
+        var taken = Set<String>()
+        return paths.map { path in
+            let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            var name = base, n = 1
+            while !taken.insert(name).inserted { n += 1; name = "\(base)-\(n)" }
+            return name
         }
     }
 

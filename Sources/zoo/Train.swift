@@ -12,7 +12,7 @@ struct Train: ParsableCommand {
             Settings come in layers: the model's defaults (a small preset for the shapes dataset, the paper's \
             otherwise), then --config FILE (JSON: {"model": {...}, "trainer": {...}, ...}), then each --set. \
             `zoo models --config` lists every key. Checkpoints, metrics.jsonl and TensorBoard events go to \
-            --output; --resume continues from its newest checkpoint. Ctrl-C finishes the step, saves and exits 130.
+            --output; --resume continues from its newest checkpoint. Ctrl-C (or SIGTERM, SIGHUP) finishes the step, saves and exits 130 (143, 129).
             """)
 
     @Argument(help: "The model (see zoo models).")
@@ -49,18 +49,21 @@ struct Train: ParsableCommand {
         do {
             var settings = try ZooRun.settings(model: model, shapes: data == nil, configFile: config,
                                                assignments: (data.map { ["data.path=\($0)"] } ?? []) + assignments)
-            var checkpoint: String?
+            try OutputFolder.prepare(output)
+            var checkpoint: Checkpoint.Opened?
             if !resume, let existing = Checkpoint.latest(in: output) {
                 fail("\(output) already holds a run (\((existing as NSString).lastPathComponent)): add --resume to continue it, or choose another --output")
             }
             if resume {
-                guard let latest = Checkpoint.latest(in: output) else { fail("--resume: no checkpoint in \(output)") }
-                let stored = try ZooRun.settings(model: model, stored: try Checkpoint.read(latest).settings)
+                guard Checkpoint.latest(in: output) != nil else { fail("--resume: no checkpoint in \(output)") }
+                let opened = try Checkpoint.open(output)
+                for skipped in opened.skipped { warn("passed over \(skipped)") }
+                let stored = try ZooRun.settings(model: model, stored: opened.checkpoint.settings)
                 if config != nil || !assignments.isEmpty || data != nil {
                     let changed = settings.differences(from: stored).filter { !$0.hasPrefix("model.num_classes") }
-                    guard changed.isEmpty else { fail("--resume: \(latest) was trained with other settings:\n  " + changed.joined(separator: "\n  ")) }
+                    guard changed.isEmpty else { fail("--resume: \(opened.path) was trained with other settings:\n  " + changed.joined(separator: "\n  ")) }
                 }
-                (settings, checkpoint) = (stored, latest)
+                (settings, checkpoint) = (stored, opened)
             }
             let (train, validation, dataConfig) = try ZooRun.dataset(settings, log: say)
             for warning in train.dataset.warnings + validation.dataset.warnings { say("warning: \(warning)") }
@@ -71,8 +74,8 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(task: task, config: trainerConfig, modelName: model, settings: settings.json, directory: output)
             (trainer.maxSteps, trainer.timeLimit) = (maxSteps, maxMinutes.map { $0 * 60 })
             if let checkpoint {
-                try trainer.resume(from: checkpoint)
-                say("resuming from \(checkpoint) at step \(trainer.state.step)")
+                try trainer.resume(from: checkpoint.checkpoint, path: checkpoint.path)
+                say("resuming from \(checkpoint.path) at step \(trainer.state.step)")
             }
             say("""
                 \(model): \(task.model.parameterCount(trainableOnly: true)) trainable parameters; \
@@ -90,7 +93,7 @@ struct Train: ParsableCommand {
             }
             say("checkpoint: \(summary.checkpoint ?? "none")")
         } catch let error as TrainingError {
-            if case .interrupted = error { FileHandle.standardError.write(Data("zoo: \(error)\n".utf8)); throw ExitCode(130) }
+            if case .interrupted = error { FileHandle.standardError.write(Data("zoo: \(error)\n".utf8)); throw ExitCode(Interrupt.exitStatus) }
             fail("\(error)")
         } catch {
             fail("\(error)")

@@ -22,6 +22,11 @@ struct Zoo: ParsableCommand {
     }
 }
 
+/// Prints a warning on standard error and goes on.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("zoo: warning: \(message)\n".utf8))
+}
+
 /// Prints a one-line error to standard error and exits with status 1.
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("zoo: \(message)\n".utf8))

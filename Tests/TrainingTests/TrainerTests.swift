@@ -12,6 +12,9 @@ final class ClustersTask: TrainingTask {
     let points: Tensor, labels: [Int64]
     /// The loss of the call with this number (from 1) is NaN.
     var poisonedCall: Int?
+    /// Evaluation throws `EvaluationFailure` (as a broken validation set would).
+    var evaluationFails = false
+    struct EvaluationFailure: Error {}
     private var calls = 0
 
     init(count: Int = 48) {
@@ -44,6 +47,7 @@ final class ClustersTask: TrainingTask {
     }
 
     func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double] {
+        if evaluationFails { throw EvaluationFailure() }
         let predicted = network(points).argmax(axis: -1).scalars(as: Int64.self)
         progress(1, 1)
         return ["accuracy": Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(labels.count)]

@@ -3,13 +3,7 @@
 set -uo pipefail
 zoo="$1"
 fixtures="$(dirname "$0")/../TapestryTests/Fixtures/bad-safetensors"
-passed=0; failed=0
-check() {  # name, expected exit code, command...
-    local name="$1" want="$2"; shift 2
-    local out; out="$("$@" 2>&1)"; local got=$?
-    if [ "$got" -eq "$want" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL $name: exit $got, wanted $want"; echo "$out"; fi
-    LAST_OUTPUT="$out"
-}
+source "$(dirname "$0")/lib.sh"
 check "info" 0 "$zoo" info
 grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
 check "models" 0 "$zoo" models
