@@ -242,9 +242,13 @@ private struct JSONParser {
         throw error("unterminated string")
     }
 
+    /// Four hexadecimal digits, exactly (UInt32(_:radix:) alone would take a sign).
     mutating func hex4() throws(JSONError) -> UInt32 {
-        guard position + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16) else {
-            throw error("invalid \\u escape")
+        guard position + 4 <= bytes.count else { throw error("invalid \\u escape") }
+        var code: UInt32 = 0
+        for byte in bytes[position..<position + 4] {
+            guard let digit = Character(Unicode.Scalar(byte)).hexDigitValue else { throw error("invalid \\u escape") }
+            code = code << 4 | UInt32(digit)
         }
         position += 4
         return code

@@ -40,8 +40,9 @@ struct Parity: ParsableCommand {
                     let status = line.passed ? "ok  " : "FAIL"
                     let detail = line.note ?? (line.shape.isEmpty && line.tolerance == 0 ? "" : String(format: "%.2e (tolerance %.0e)", line.error, line.tolerance))
                     let shape = line.shape.isEmpty ? "" : String(describing: line.shape)
-                    print("  \(status) \(line.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) \(detail)")
+                    print("  \(status) \(line.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) \(detail)\(line.waived == nil ? "" : " (waived)")")
                 }
+                for reason in Set(report.lines.compactMap(\.waived)).sorted() { print("  waived: \(reason)") }
                 if !report.passed { failedFiles += 1 }
             } catch {
                 print("\(path): ERROR \(error)")

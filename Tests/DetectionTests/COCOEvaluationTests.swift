@@ -13,6 +13,9 @@ import Testing
     @Test func reproducesPycocotools() throws {
         let evaluation = try COCOEvaluation.evaluate(groundTruthFile: fixturePath("coco-eval/gt.json"), resultsFile: fixturePath("coco-eval/dets.json"))
         let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: fixturePath("coco-eval/expected.json"))))
+        // Counts first: zip stops at the shorter side, so an evaluator returning nothing would pass.
+        #expect(expected.stats.count == 12 && evaluation.stats.count == expected.stats.count)
+        #expect(!expected.perCategory.isEmpty && evaluation.perCategory.count == expected.perCategory.count)
         for (i, (ours, theirs)) in zip(evaluation.stats, expected.stats).enumerated() {
             #expect(Swift.abs(ours - theirs) < 1e-12, "\(COCOEvaluation.statNames[i]): \(ours) vs \(theirs)")
         }

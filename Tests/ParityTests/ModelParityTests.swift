@@ -18,21 +18,22 @@ import Testing
         #expect(report.lines.count > 500, "outputs, losses, matches, gradients and checksums were all compared")
     }
 
-    /// In Float32 every tensor must meet FORMAT.md's tolerances except the gradients of the
-    /// first layer2 block. There, in the Float64 reference, some pre-ReLU activations lie
-    /// 2.6e-6 and 6.2e-6 from zero (values are typically ~1), inside Float32 rounding noise:
-    /// whether the ReLU passes their gradient depends on the rounding order of the matrix
-    /// products, which moves these gradients' sums by up to 1.7% (seen with the portable
-    /// Swift kernel; OpenBLAS happens to round like the reference). They are held to 2e-2.
+    /// In Float32 every tensor meets FORMAT.md's tolerances, except on the backend named by
+    /// `ParityWaiver.all`: there the gradients of the first layer2 block are ill-conditioned
+    /// (see its reason) and held to 2e-2; its parameter checksums and every other line stay
+    /// strict, and the waiver must still be needed (some of its lines exceed 1e-3).
     @Test func reproducesTheReferenceInFloat32() throws {
         let report = try report(.float32)
-        let illConditioned = "backbone.0.body.layer2.0."
-        let strict = report.lines.filter { !$0.name.contains(illConditioned) }
-        let failures = strict.filter { !$0.passed }.map { "\($0.name): \($0.note ?? String($0.error))" }
-        #expect(failures.isEmpty, "\(failures)")
-        let loose = report.lines.filter { $0.name.contains(illConditioned) }
-        #expect(!loose.isEmpty && loose.allSatisfy { $0.note == nil && $0.error < 2e-2 }, "\(loose.map { "\($0.name): \($0.error)" })")
-        #expect(strict.count + loose.count == report.lines.count && strict.count > 400)
+        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
+        #expect(report.passed && failures.isEmpty, "\(failures)")
+        let waived = report.lines.filter { $0.waived != nil }
+        #expect(report.lines.count > 500)
+        if backend.name == "reference" {
+            #expect(waived.count == 20 && waived.allSatisfy { $0.name.hasPrefix("grad") && $0.name.contains("backbone.0.body.layer2.0.") })
+            #expect(waived.contains { $0.error > 1e-3 }, "the waiver is no longer needed: remove it")
+        } else {
+            #expect(waived.isEmpty)
+        }
     }
 }
 

@@ -7,14 +7,16 @@ import Testing
     static let tokens = 12 + 4 + 3
 
     /// Random value/locations/weights with locations partly outside [0, 1].
-    func inputs(seed: UInt64) -> (Tensor, Tensor, Tensor) {
-        (randomTensor([2, Self.tokens, 2, 3], seed: seed), randomTensor([2, 5, 2, 3, 2, 2], seed: seed + 1, low: -0.2, high: 1.2),
-         randomTensor([2, 5, 2, 3, 2], seed: seed + 2, low: 0, high: 1))
+    func inputs(seed: UInt64, queries: Int = 5) -> (Tensor, Tensor, Tensor) {
+        (randomTensor([2, Self.tokens, 2, 3], seed: seed), randomTensor([2, queries, 2, 3, 2, 2], seed: seed + 1, low: -0.2, high: 1.2),
+         randomTensor([2, queries, 2, 3, 2], seed: seed + 2, low: 0, high: 1))
     }
 
-    @Test func fusedKernelMatchesTheCompositeForwardAndBackward() {
-        let (value, locations, weights) = inputs(seed: 1)
-        let cotangent = randomTensor([2, 5, 6], seed: 9)
+    /// 5 queries run the kernels on one thread; 1200 make 86,400 sampled channels, past the
+    /// 2¹⁵ above which they split (batch, head) pairs over threads.
+    @Test(arguments: [5, 1200]) func fusedKernelMatchesTheCompositeForwardAndBackward(queries: Int) {
+        let (value, locations, weights) = inputs(seed: 1, queries: queries)
+        let cotangent = randomTensor([2, queries, 6], seed: 9)
         func run(_ fused: Bool) -> [[Double]] {
             let (v, l, w) = (value.requiringGrad(), locations.requiringGrad(), weights.requiringGrad())
             let out = fused ? Tensor.deformableSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)

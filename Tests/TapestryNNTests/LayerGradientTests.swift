@@ -41,9 +41,12 @@ import Testing
         let key = randomTensor([5, 2, 8], seed: 12), value = randomTensor([5, 2, 8], seed: 13)
         let padding = Tensor([false, false, true, false, true, false, false, false, false, true] as [Bool8], shape: [2, 5])
         let bias = randomTensor([2, 2, 3, 5], seed: 14)
+        // The weights' rows sum to 1 whatever the input, so they enter through a fixed
+        // weighting (a plain row sum would have zero gradient and check nothing).
+        let weighting = randomTensor([2, 3, 5], seed: 26)
         expectModuleGradcheck(attention, input: randomTensor([3, 2, 8], seed: 11)) {
             let (out, weights) = attention(query: $0, key: key, value: value, keyPaddingMask: padding, logitBias: bias)
-            return out.sum(axis: 2) + weights.sum(axis: 2).transposed()
+            return out.sum(axis: 2) + (weights * weighting).sum(axis: 2).transposed()
         }
         let single = MultiheadAttention(embedDim: 4, heads: 1, batchFirst: true)
         let blocked = Tensor([false, true, false, false, false, true] as [Bool8], shape: [2, 3])
@@ -68,8 +71,46 @@ import Testing
                 decoder($0, memory: memory, position: position, queryPosition: queryPosition, memoryKeyPaddingMask: padding)
             }
         }
+        let encoderStack = TransformerEncoder(layers: (0..<2).map { _ in TransformerEncoderLayer(dModel: 4, heads: 2, feedforward: 6, dropout: 0) }, norm: LayerNorm(4))
+        expectModuleGradcheck(encoderStack, input: randomTensor([3, 2, 4], seed: 27)) {
+            encoderStack($0, position: randomTensor([3, 2, 4], seed: 28), keyPaddingMask: Tensor([false, false, true, false, false, false] as [Bool8], shape: [2, 3]))
+        }
         let stack = TransformerDecoder(layers: (0..<2).map { _ in TransformerDecoderLayer(dModel: 4, heads: 1, feedforward: 4, dropout: 0) }, norm: LayerNorm(4))
         expectModuleGradcheck(stack, input: randomTensor([2, 1, 4], seed: 25)) { stack(Tensor.zeros([2, 1, 4], dtype: .float64), memory: $0, queryPosition: $0) }
+    }
+
+    @Test func dropoutWithAFixedMask() {
+        // A fresh layer with the same seed draws the same mask on every evaluation.
+        let x = randomTensor([6, 5], seed: 32)
+        let mask = Dropout(0.3, seed: 5)(Tensor.ones([6, 5], dtype: .float64)).doubles()
+        #expect(mask.contains(0) && mask.contains { Swift.abs($0 - 1 / 0.7) < 1e-12 })
+        expectGradcheck([x]) { Dropout(0.3, seed: 5)($0[0]) }
+    }
+
+    @Test func resNet() {
+        // ResNet-18 at width 2 (every stage, stride and downsampling path), in training mode
+        // with batch statistics; along random directions, as it has 12k parameters. 64 pixels,
+        // so the last stage normalizes over 2·2·2 values (over 2, at 32 pixels, its outputs
+        // are ±1 whatever the input, and central differences lose their accuracy).
+        let resnet = ResNet(.resnet18, classes: 3, width: 2)
+        let report = gradcheck(resnet, inputs: [randomTensor([2, 3, 64, 64], seed: 33)], mode: .randomDirections(count: 6)) { resnet($0[0]) }
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test func losses() {
+        let logits = randomTensor([5, 4], seed: 34, low: -3, high: 3)
+        let targets = Tensor([0, 3, 1, 3, 2] as [Int64]), weight = Tensor([1, 0.5, 2, 0.1] as [Double])
+        expectGradcheck([logits]) { Losses.crossEntropy(logits: $0[0], targets: targets, weight: weight, ignoreIndex: 3) }
+        expectGradcheck([logits]) { Losses.crossEntropy(logits: $0[0], targets: targets, reduction: .none) }
+        let probabilities = randomTensor([5, 4], seed: 35, low: 0, high: 1)
+        expectGradcheck([logits, probabilities]) { Losses.binaryCrossEntropyWithLogits(logits: $0[0], targets: $0[1]) }
+        let onehot = Tensor.zeros([5, 4], dtype: .float64).scatterAdd(axis: 1, index: targets.unsqueezed(axis: 1), source: Tensor.ones([5, 1], dtype: .float64))
+        expectGradcheck([logits]) { Losses.sigmoidFocalLoss(logits: $0[0], targets: onehot, alpha: 0.25, gamma: 2) }
+        // Differences on both sides of β = 0.5, none within eps of the kink.
+        let a = randomTensor([12], seed: 36, low: -2, high: 2), b = randomTensor([12], seed: 37, low: -2, high: 2)
+        #expect((a - b).abs().doubles().contains { $0 < 0.5 } && (a - b).abs().doubles().contains { $0 > 0.5 })
+        expectGradcheck([a, b]) { Losses.smoothL1($0[0], $0[1], beta: 0.5, reduction: .sum) }
+        expectGradcheck([a, b]) { Losses.l1($0[0], $0[1]) }
     }
 
     @Test func residualBlocks() {

@@ -67,6 +67,7 @@ final class Renamed: Module {
         let source = Block(), target = Block()
         try source.save(to: directory + "/block.safetensors", metadata: ["note": "test"])
         try target.load(from: directory + "/block.safetensors")
+        #expect(source.stateDict().count == target.stateDict().count && !source.stateDict().isEmpty)
         for ((k1, a), (k2, b)) in zip(source.stateDict(), target.stateDict()) {
             #expect(k1 == k2 && a.doubles() == b.doubles(), "\(k1)")
         }

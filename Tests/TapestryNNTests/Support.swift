@@ -29,3 +29,9 @@ func expectModuleGradcheck(_ module: Module, input: Tensor, sourceLocation: Sour
     let report = gradcheck(module, inputs: [input]) { forward($0[0]) }
     #expect(report.passed, "\(report)", sourceLocation: sourceLocation)
 }
+
+/// Gradcheck of a function of tensors alone (a loss, a parameter-free layer), in Float64.
+func expectGradcheck(_ inputs: [Tensor], sourceLocation: SourceLocation = #_sourceLocation, _ function: @escaping ([Tensor]) -> Tensor) {
+    let report = gradcheck(function, inputs: inputs)
+    #expect(report.passed && report.checkedValues > 0, "\(report)", sourceLocation: sourceLocation)
+}

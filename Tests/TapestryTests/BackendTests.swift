@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Tapestry
 
@@ -105,21 +106,70 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         #expect(throws: LinearAlgebraError.notPositiveDefinite(order: 2)) { try backend.cholesky(&indefinite, n: 2) }
     }
 
+    /// Each unary op of `Tensor` against Foundation's function for one element, an independent
+    /// path: Float64 to a few ulps, Float32 to what rounding its input and output costs, on
+    /// a contiguous odd-sized input, a transposed view and a strided slice (so vectorised
+    /// loops, their remainders and the strided gather are all taken).
+    @Test(arguments: [DType.float64, .float32]) func unaryOpsMatchFoundationElementByElement(_ dtype: DType) {
+        func reference(_ op: UnaryOp) -> (tensor: (Tensor) -> Tensor, element: (Double) -> Double) {
+            switch op {
+            case .neg: return ({ -$0 }, { -$0 })
+            case .exp: return ({ $0.exp() }, { Foundation.exp($0) })
+            case .log: return ({ $0.log() }, { Foundation.log($0) })
+            case .log1p: return ({ $0.log1p() }, { Foundation.log1p($0) })
+            case .sin: return ({ $0.sin() }, { Foundation.sin($0) })
+            case .cos: return ({ $0.cos() }, { Foundation.cos($0) })
+            case .sqrt: return ({ $0.sqrt() }, { Foundation.sqrt($0) })
+            case .rsqrt: return ({ $0.rsqrt() }, { 1 / Foundation.sqrt($0) })
+            case .abs: return ({ $0.abs() }, { Swift.abs($0) })
+            case .relu: return ({ $0.relu() }, { Swift.max($0, 0) })
+            case .sigmoid: return ({ $0.sigmoid() }, { 1 / (1 + Foundation.exp(-$0)) })
+            case .tanh: return ({ $0.tanh() }, { Foundation.tanh($0) })
+            case .gelu: return ({ $0.gelu() }, { 0.5 * $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) })
+            case .softplus: return ({ $0.softplus() }, { $0 > 20 ? $0 : Foundation.log1p(Foundation.exp($0)) })
+            case .erf: return ({ $0.erf() }, { Foundation.erf($0) })
+            case .sign: return ({ $0.sign() }, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+            case .floor: return ({ $0.floor() }, { Foundation.floor($0) })
+            case .reciprocal: return ({ $0.reciprocal() }, { 1 / $0 })
+            }
+        }
+        var rng = RandomGenerator(seed: 21)
+        // Wide enough for exp's and softplus's ranges, positive where the domain needs it.
+        let signed = (0..<(37 * 11)).map { _ in rng.nextUniform() * 60 - 30 }
+        let base = Tensor(signed, shape: [37, 11], dtype: dtype)
+        let inputs = [("contiguous", base), ("transposed", base.transposed()), ("strided", base.slice(axis: 0, start: 1, step: 3))]
+        let tolerance = dtype == .float64 ? 4 * Double.ulpOfOne : 4 * Double(Float.ulpOfOne)
+        for op in UnaryOp.allCases {
+            let (tensorOp, elementOp) = reference(op)
+            for (layout, input) in inputs {
+                let x = [.log, .sqrt, .rsqrt, .log1p].contains(op) ? input.abs() + 0.01 : input
+                let expected = x.doubles().map(elementOp)
+                let got = tensorOp(x).doubles()
+                #expect(got.count == expected.count)
+                // Float32: the input was rounded too, so compare relative to the function's
+                // sensitivity at that point (|f'(x)·x| ≈ |f(x)|·(1 + |x|) bounds it here).
+                // gelu's 1 + erf(x/√2) cancels for x ≪ 0 (as in PyTorch's exact GELU): its
+                // error is relative to the ½·x the cancelling terms carry.
+                let worst = zip(zip(got, expected), x.doubles()).map { pair, input in
+                    let (g, e) = pair
+                    let magnitude = op == .gelu ? Swift.max(Swift.abs(e), 0.5 * Swift.abs(input)) : Swift.abs(e)
+                    let scale = Swift.max(magnitude, 1e-30) * (dtype == .float64 ? 1 : 1 + Swift.abs(input))
+                    return e == g ? 0 : Swift.abs(g - e) / scale
+                }.max() ?? .infinity
+                #expect(worst <= tolerance, "\(op) on a \(layout) \(dtype) input: worst relative error \(worst)")
+            }
+        }
+    }
+
     @Test func tensorLevelFailuresAreTypedErrors() {
         #expect(throws: LinearAlgebraError.self) { try Tensor([1, 2, 2, 4] as [Double], shape: [2, 2]).inverse() }
         #expect(throws: LinearAlgebraError.notPositiveDefinite(order: 1)) { try Tensor([-1, 0, 0, 1] as [Double], shape: [2, 2]).cholesky() }
     }
 
-    @Test(arguments: availableBackends.indices) func elementwiseAndRowKernelsAgreeWithReference(_ index: Int) {
-        let backend = availableBackends[index], reference = ReferenceBackend()
+    @Test(arguments: availableBackends.indices) func rowKernelsAgreeWithPlainLoops(_ index: Int) {
+        let backend = availableBackends[index]
         var rng = RandomGenerator(seed: 8)
         let x = (0..<37).map { _ in rng.nextUniform() * 4 - 2 }
-        for op in UnaryOp.allCases {
-            var mine = [Double](repeating: 0, count: 37), theirs = mine
-            backend.unary(op, x, &mine, count: 37)
-            reference.unary(op, x, &theirs, count: 37)
-            #expect(zip(mine, theirs).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(backend.name) \(op)")
-        }
         var sums = [Double](repeating: 0, count: 1), cumulative = [Double](repeating: 0, count: 37)
         backend.reduceRows(.sum, x, rows: 1, length: 37, &sums)
         backend.cumsumRows(x, rows: 1, length: 37, &cumulative)
@@ -162,6 +212,15 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
             let expected = directConvolution(x, w, stride: stride, padding: padding, dilation: dilation, groups: groups)
             #expect(maxAbsDifference(y.doubles(), expected) < 1e-12, "s\(stride) p\(padding) d\(dilation) g\(groups)")
         }
+    }
+
+    /// Large enough (2·8 planes × 9 kernel rows × 1600 positions, past 2¹⁶) that im2col and
+    /// the backward's col2im split their planes over threads.
+    @Test func threadedConvolutionMatchesDirectSummationAndGradchecks() {
+        let x = randomTensor([2, 8, 40, 40], seed: 3), w = randomTensor([8, 8, 3, 3], seed: 4)
+        let y = x.conv2d(weight: w, padding: (1, 1))
+        #expect(maxAbsDifference(y.doubles(), directConvolution(x, w, stride: 1, padding: 1, dilation: 1, groups: 1)) < 1e-12)
+        expectGradcheck([x, w], mode: .randomDirections(count: 3)) { $0[0].conv2d(weight: $0[1], padding: (1, 1)) }
     }
 
     @Test func poolingByHand() {

@@ -10,17 +10,18 @@ import Testing
     let column = randomTensor([3, 1], seed: 4)
     let positive = randomTensor([3, 4], seed: 5, low: 0.5, high: 2)
 
-    @Test func arithmeticWithBroadcasting() {
-        expectGradcheck([x, row]) { $0[0] + $0[1] }
-        expectGradcheck([x, column]) { $0[0] - $0[1] }
-        expectGradcheck([x, row]) { $0[0] * $0[1] }
-        expectGradcheck([x, positive]) { $0[0] / $0[1] }
-        expectGradcheck([column, positive]) { $0[0] / $0[1] }
-        expectGradcheck([x]) { -$0[0] * 3 + 2 }
-        expectGradcheck([positive, y]) { $0[0].pow($0[1]) }
-        expectGradcheck([positive]) { $0[0].pow(2.5) }
-        expectGradcheck([x, y]) { Tensor.maximum($0[0], $0[1]) }
-        expectGradcheck([x, row]) { Tensor.minimum($0[0], $0[1]) }
+    /// Every binary op, broadcast both ways: the switch has no default, so a new op does not
+    /// compile until it has a gradcheck here.
+    @Test(arguments: BinaryOp.allCases) func everyBinaryOpWithBroadcasting(_ op: BinaryOp) {
+        switch op {
+        case .add: expectGradcheck([x, row]) { $0[0] + $0[1] }
+        case .sub: expectGradcheck([x, column]) { $0[0] - $0[1] }
+        case .mul: expectGradcheck([x, row]) { $0[0] * $0[1] }; expectGradcheck([x]) { -$0[0] * 3 + 2 }
+        case .div: expectGradcheck([x, positive]) { $0[0] / $0[1] }; expectGradcheck([column, positive]) { $0[0] / $0[1] }
+        case .pow: expectGradcheck([positive, y]) { $0[0].pow($0[1]) }; expectGradcheck([positive]) { $0[0].pow(2.5) }
+        case .maximum: expectGradcheck([x, y]) { Tensor.maximum($0[0], $0[1]) }
+        case .minimum: expectGradcheck([x, row]) { Tensor.minimum($0[0], $0[1]) }
+        }
     }
 
     @Test func nonContiguousOperands() {
@@ -32,23 +33,35 @@ import Testing
         expectGradcheck([x]) { $0[0].unsqueezed(axis: 1).squeezed(axis: 1).select(axis: 0, index: 1) }
     }
 
-    @Test func elementaryFunctions() {
-        expectGradcheck([x]) { $0[0].exp() }
-        expectGradcheck([x]) { ($0[0] * 3).sin() }
-        expectGradcheck([x]) { ($0[0] * 3).cos() }
-        expectGradcheck([positive]) { $0[0].log() }
-        expectGradcheck([positive]) { $0[0].log1p() }
-        expectGradcheck([positive]) { $0[0].sqrt() }
-        expectGradcheck([positive]) { $0[0].rsqrt() }
-        expectGradcheck([positive]) { $0[0].reciprocal() }
-        expectGradcheck([x]) { $0[0].abs() }
+    /// Every unary op, exhaustively like the binary ones. sign and floor are piecewise
+    /// constant: no gradient flows through them, which is checked instead.
+    @Test(arguments: UnaryOp.allCases) func everyUnaryOp(_ op: UnaryOp) {
+        switch op {
+        case .neg: expectGradcheck([x]) { -$0[0] }
+        case .exp: expectGradcheck([x]) { $0[0].exp() }
+        case .log: expectGradcheck([positive]) { $0[0].log() }
+        case .log1p: expectGradcheck([positive]) { $0[0].log1p() }
+        case .sin: expectGradcheck([x]) { ($0[0] * 3).sin() }
+        case .cos: expectGradcheck([x]) { ($0[0] * 3).cos() }
+        case .sqrt: expectGradcheck([positive]) { $0[0].sqrt() }
+        case .rsqrt: expectGradcheck([positive]) { $0[0].rsqrt() }
+        case .abs: expectGradcheck([x]) { $0[0].abs() }
+        case .relu: expectGradcheck([x]) { $0[0].relu() }
+        case .sigmoid: expectGradcheck([x]) { $0[0].sigmoid() }
+        case .tanh: expectGradcheck([x]) { $0[0].tanh() }
+        case .gelu: expectGradcheck([x]) { ($0[0] * 3).gelu() }
+        case .softplus: expectGradcheck([x]) { ($0[0] * 30).softplus() }
+        case .erf: expectGradcheck([x]) { $0[0].erf() }
+        case .reciprocal: expectGradcheck([positive]) { $0[0].reciprocal() }
+        case .sign, .floor:
+            let input = x.detached().requiringGrad()
+            let output = op == .sign ? input.sign() : input.floor()
+            #expect(!output.requiresGrad, "\(op) is piecewise constant: its gradient is zero almost everywhere")
+        }
+    }
+
+    @Test func selectionAndCasts() {
         expectGradcheck([x]) { $0[0].clamped(min: -0.5, max: 0.5) }
-        expectGradcheck([x]) { $0[0].relu() }
-        expectGradcheck([x]) { ($0[0] * 3).gelu() }
-        expectGradcheck([x]) { $0[0].sigmoid() }
-        expectGradcheck([x]) { $0[0].tanh() }
-        expectGradcheck([x]) { ($0[0] * 30).softplus() }
-        expectGradcheck([x]) { $0[0].erf() }
         expectGradcheck([x, y]) { Tensor.where($0[0] .> 0, $0[0], $0[1]) }
         expectGradcheck([x]) { $0[0].maskedFill($0[0] .< 0, value: 7) }
         // Through Float32 the function is a staircase of 1e-7 steps: difference over a wider step.

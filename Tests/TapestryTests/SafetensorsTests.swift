@@ -94,12 +94,34 @@ func fixturePath(_ relative: String) -> String {
         for length in 0..<bytes.count {
             #expect(throws: SafetensorsError.self) { try SafetensorsFile.parse(Array(bytes[..<length]), file: "cut") }
         }
-        // Flipping single header bytes never traps (it may or may not be rejected).
-        for position in stride(from: 0, to: 440, by: 3) {
+    }
+
+    /// A flipped byte anywhere in the length prefix or the header is either refused with a
+    /// typed error or, when it lands in a name or the metadata, leaves every tensor's dtype,
+    /// shape and values as they were (and the name differing at most in that byte).
+    @Test func everyFlippedHeaderByteIsRefusedOrHarmless() throws {
+        let bytes = [UInt8](FileManager.default.contents(atPath: fixturePath("bad-safetensors/valid.safetensors"))!)
+        let original = try SafetensorsFile.parse(bytes, file: "valid")
+        let headerEnd = 8 + bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var refused = 0, harmless = 0
+        for position in 0..<headerEnd {
             var damaged = bytes
             damaged[position] ^= 0x5A
-            _ = try? SafetensorsFile.parse(damaged, file: "flipped")
+            do {
+                let file = try SafetensorsFile.parse(damaged, file: "flipped")
+                #expect(file.tensors.count == original.tensors.count, "byte \(position)")
+                for (mine, theirs) in zip(file.tensors, original.tensors) {
+                    let differingBytes = zip(Array(mine.name.utf8), Array(theirs.name.utf8)).filter { $0 != $1 }.count
+                    #expect(mine.name.utf8.count == theirs.name.utf8.count && differingBytes <= 1, "byte \(position): \(mine.name)")
+                    #expect(mine.tensor.dtype == theirs.tensor.dtype && mine.tensor.shape == theirs.tensor.shape
+                            && mine.tensor.doubles() == theirs.tensor.doubles(), "byte \(position) changed \(theirs.name)")
+                }
+                harmless += 1
+            } catch {
+                refused += 1
+            }
         }
+        #expect(refused + harmless == headerEnd && refused > headerEnd / 2 && harmless > 0)
     }
 }
 

@@ -77,9 +77,9 @@ import Training
         let delta = Tensor([Foundation.log(3), 0, 1, -1], shape: [1, 4], dtype: .float64)
         let point = DeformableTransformerDecoder.refine(Tensor([0.5, 0.25], shape: [1, 2], dtype: .float64), delta: delta).doubles()
         let sigmoid = { (x: Double) in 1 / (1 + Foundation.exp(-x)) }
-        #expect(zip(point, [0.75, 0.25, sigmoid(1), sigmoid(-1)]).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
+        #expect(elementsClose(point, [0.75, 0.25, sigmoid(1), sigmoid(-1)], within: 1e-12))
         let box = DeformableTransformerDecoder.refine(Tensor([0.5, 0.25, 0.5, 0.5], shape: [1, 4], dtype: .float64), delta: delta).doubles()
-        #expect(zip(box, [0.75, 0.25, sigmoid(1), sigmoid(-1)]).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
+        #expect(elementsClose(box, [0.75, 0.25, sigmoid(1), sigmoid(-1)], within: 1e-12))
         // σ⁻¹ clamps: 0 and 1 map to ∓ln(1e5) rather than infinities.
         #expect(Tensor([0.0, 1.0, 2.0], shape: [3], dtype: .float64).inverseSigmoid().doubles() == [-Foundation.log(1e5), Foundation.log(1e5), Foundation.log(1e5)])
         let report = gradcheck({ DeformableTransformerDecoder.refine($0[0], delta: $0[1]) },
@@ -96,8 +96,8 @@ import Training
         #expect(proposals.memory.doubles() == [1, 0, 3, 0])
         let logit = { (p: Double) in Foundation.log(p / (1 - p)) }
         let boxes = proposals.boxes.doubles()
-        #expect(zip(boxes[0..<4], [logit(0.5), logit(0.25), logit(0.05), logit(0.05)]).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
-        #expect(zip(boxes[8..<12], [logit(0.5), logit(0.75), logit(0.05), logit(0.05)]).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
+        #expect(elementsClose(boxes[0..<4], [logit(0.5), logit(0.25), logit(0.05), logit(0.05)], within: 1e-12))
+        #expect(elementsClose(boxes[8..<12], [logit(0.5), logit(0.75), logit(0.05), logit(0.05)], within: 1e-12))
         #expect(boxes[4..<8].allSatisfy { $0 == .infinity } && boxes[12..<16].allSatisfy { $0 == .infinity })
         // Level 1 boxes are 0.1 wide; a centre at 0.995 (200 columns) is dropped.
         let wide = EncoderProposals(memory: Tensor.ones([1, 1 + 200, 1], dtype: .float64), paddingMask: Tensor([Bool8](repeating: false, count: 201), shape: [1, 201]),
@@ -215,9 +215,4 @@ import Training
         #expect { try ZooRun.settings(model: "deformable-detr", shapes: true, assignments: ["two_stage=true", "with_box_refine=true"]) }
             throws: { "\($0)".contains("two_stage needs hidden_dim 256") }
     }
-}
-
-func randomTensor(_ shape: [Int], seed: UInt64, low: Double = -1, high: Double = 1) -> Tensor {
-    var rng = RandomGenerator(seed: seed)
-    return Tensor.uniform(shape, low: low, high: high, dtype: .float64, generator: &rng)
 }

@@ -57,8 +57,9 @@ let config: TrainerConfig = {
 }()
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tutorial-03-\(getpid())").path
 defer { try? FileManager.default.removeItem(atPath: directory) }
-func makeTrainer(_ folder: String, config: TrainerConfig) throws -> Trainer {
-    let task = DefaultRandom.withGenerator(RandomGenerator(seed: 1)) { SpiralsTask() }.0
+/// A trainer whose model starts from weights drawn with `initialization`.
+func makeTrainer(_ folder: String, config: TrainerConfig, initialization: UInt64 = 1) throws -> Trainer {
+    let task = DefaultRandom.withGenerator(RandomGenerator(seed: initialization)) { SpiralsTask() }.0
     return try Trainer(task: task, config: config, modelName: "spirals", settings: "{\"tutorial\":3}", directory: folder)
 }
 let trainer = try makeTrainer(directory + "/whole", config: config)
@@ -69,19 +70,21 @@ print(String(format: "1. accuracy %.2f untrained → %.2f after %d steps (loss %
              summary.firstLoss ?? .nan, summary.lastLoss ?? .nan))
 
 // 3. Stop half-way, then resume in a fresh trainer from the checkpoint: the result is the
-//    same, bit for bit, as training straight through.
+//    same, bit for bit, as training straight through. The fresh trainer starts from other
+//    weights (as a new process would), so only the checkpoint can make it match.
 let halves = try makeTrainer(directory + "/halves", config: config)
 halves.interactiveProgress = false
 halves.maxSteps = trainer.totalSteps / 2
 _ = try halves.run()
-let resumed = try makeTrainer(directory + "/halves", config: config)
+let resumed = try makeTrainer(directory + "/halves", config: config, initialization: 2)
 resumed.interactiveProgress = false
 try resumed.resume(from: Checkpoint.latest(in: directory + "/halves")!)
+let resumedAt = resumed.state.step
 _ = try resumed.run()
 let identical = zip(trainer.task.model.stateDict(), resumed.task.model.stateDict()).allSatisfy { $0.1.doubles() == $1.1.doubles() }
 print("2. stopped at step \(halves.state.step), resumed to step \(resumed.state.step): parameters identical to the straight run: \(identical)")
 
-guard after > 0.9, after > before, identical else {
+guard after > 0.9, after > before, identical, resumedAt == halves.state.step, resumedAt > 0 else {
     print("tutorial check failed")
     exit(1)
 }

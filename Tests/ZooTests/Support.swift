@@ -1,0 +1,12 @@
+import Tapestry
+
+func randomTensor(_ shape: [Int], seed: UInt64, low: Double = -1, high: Double = 1) -> Tensor {
+    var rng = RandomGenerator(seed: seed)
+    return Tensor.uniform(shape, low: low, high: high, dtype: .float64, generator: &rng)
+}
+
+/// Whether two sequences have the same length and agree element by element within
+/// `tolerance` (a zip alone would pass when the computed side came out empty).
+func elementsClose<A: Collection<Double>>(_ a: A, _ b: [Double], within tolerance: Double) -> Bool {
+    a.count == b.count && zip(a, b).allSatisfy { Swift.abs($0 - $1) < tolerance }
+}
