@@ -26,7 +26,9 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(file): \(reason)" }
 }
 
-/// PNG (libpng's simplified API) and JPEG (TurboJPEG) decoding, and PNG encoding.
+/// PNG (libpng) and JPEG (TurboJPEG) decoding to the pixels PIL's
+/// `Image.open(path).convert("RGB")` gives, which the original detectors' data loaders use,
+/// and PNG encoding.
 ///
 /// Decoding reads the header first and refuses images above `maximumPixels` before any
 /// pixel buffer is allocated (a 661-byte PNG can declare 50000×50000 pixels). Corrupt or
@@ -53,20 +55,21 @@ public enum ImageIO {
     }
 
     static func decodePNG(_ bytes: [UInt8], name: String) throws(ImageError) -> RGBImage {
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        defer { png_image_free(&image) }
-        func message() -> String {
-            withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        var pixels: UnsafeMutablePointer<UInt8>?, width: UInt32 = 0, height: UInt32 = 0
+        var message = [CChar](repeating: 0, count: 256)
+        let status = bytes.withUnsafeBufferPointer { source in
+            tapestry_png_decode_rgb8(source.baseAddress, source.count, maximumPixels, &pixels, &width, &height, &message)
         }
-        let begun = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
-        guard begun != 0 else { throw ImageError(file: name, reason: "PNG: \(message())") }
-        try checkSize(Int(image.width), Int(image.height), name)
-        image.format = UInt32(PNG_FORMAT_RGB)
-        var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
-        let finished = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(Int(image.width) * 3), nil) }
-        guard finished != 0 else { throw ImageError(file: name, reason: "PNG: \(message())") }
-        return RGBImage(width: Int(image.width), height: Int(image.height), pixels: pixels)
+        defer { free(pixels) }
+        switch status {
+        case 0: break
+        case 2:
+            try checkSize(Int(width), Int(height), name)
+            throw ImageError(file: name, reason: "image is \(width)×\(height), over the pixel limit")
+        default: throw ImageError(file: name, reason: "PNG: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+        }
+        let count = Int(width) * Int(height) * 3
+        return RGBImage(width: Int(width), height: Int(height), pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
     }
 
     static func decodeJPEG(_ bytes: [UInt8], name: String) throws(ImageError) -> RGBImage {
@@ -77,6 +80,9 @@ public enum ImageIO {
         let header = bytes.withUnsafeBufferPointer { tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width, &height, &subsampling, &colorspace) }
         guard header == 0 else { throw ImageError(file: name, reason: "JPEG: \(message())") }
         try checkSize(Int(width), Int(height), name)
+        guard colorspace != Int32(TJCS_CMYK.rawValue) && colorspace != Int32(TJCS_YCCK.rawValue) else {
+            throw ImageError(file: name, reason: "JPEG: CMYK images are not supported (save it as RGB)")
+        }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         let status = bytes.withUnsafeBufferPointer { source in
             pixels.withUnsafeMutableBufferPointer { target in

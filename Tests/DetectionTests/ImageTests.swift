@@ -35,3 +35,33 @@ import Testing
         #expect(throws: ImageError.self) { try ImageIO.writePNG(image, to: "/nonexistent-dir/a.png") }
     }
 }
+
+/// Decoding as the original data loaders do (PIL's `Image.open(path).convert("RGB")`): the
+/// expected pixels were recorded from Pillow by `Fixtures/pil-decoding/make.py`.
+@Suite struct DecodingLikePIL {
+    struct Expected: Decodable { let width: Int; let height: Int; let pil_mode: String }
+
+    static let expected: [String: Expected] = {
+        let data = FileManager.default.contents(atPath: fixturePath("pil-decoding/expected.json"))!
+        return try! JSONDecoder().decode([String: Expected].self, from: data)
+    }()
+
+    @Test(arguments: expected.keys.sorted()) func matchesPillow(_ file: String) throws {
+        let image = try ImageIO.decode(fixturePath("pil-decoding/\(file)"))
+        let reference = [UInt8](FileManager.default.contents(atPath: fixturePath("pil-decoding/\((file as NSString).deletingPathExtension).rgb"))!)
+        let expected = try #require(Self.expected[file])
+        #expect(image.width == expected.width && image.height == expected.height)
+        #expect(reference.count == expected.width * expected.height * 3)
+        let differing = zip(image.pixels, reference).filter { $0 != $1 }.count
+        #expect(image.pixels.count == reference.count && differing == 0, "\(file) (\(expected.pil_mode) in PIL): \(differing) bytes differ")
+    }
+}
+
+extension DecodingLikePIL {
+    @Test func cmykJPEGIsRefusedByName() {
+        #expect { try ImageIO.decode(fixturePath("pil-decoding/cmyk.jpg")) } throws: { error in
+            let text = "\(error)"
+            return error is ImageError && text.contains("cmyk.jpg") && text.contains("CMYK images are not supported")
+        }
+    }
+}

