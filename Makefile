@@ -3,6 +3,7 @@
 # Both install what is missing (Debian packages), then build. Release builds are compiled
 # for this machine's CPU (-target-cpu native) with fused multiply-add in the Swift kernels.
 
+SHELL        := /bin/bash
 SWIFT        ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libturbojpeg0-dev
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -18,7 +19,7 @@ endif
 # Idle OpenBLAS threads stop spinning at once, so they never compete with Tapestry's own.
 export OPENBLAS_THREAD_TIMEOUT ?= 4
 
-.PHONY: demo test deps zoo bench convergence clean
+.PHONY: demo test deps zoo bench convergence fuzz fuzz-replay clean
 
 # The demo: the zoo's convergence story on a CPU. The shapes dataset with at most two
 # objects per image (written to data/shapes-easy on first use); DEMO_MODEL — the zoo's
@@ -61,6 +62,8 @@ test: deps
 	$(SWIFT) build $(RELEASE) --product zoo
 	Tests/cli/zoo-cli.sh $(ZOO)
 	Tests/cli/zoo-reliability.sh $(ZOO)
+	$(MAKE) fuzz-replay
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	@echo "== Tutorials"
 	$(SWIFT) run $(RELEASE) Tutorial01TapeAndGradcheck
 	$(SWIFT) run $(RELEASE) Tutorial02NewAttentionLayer
@@ -88,6 +91,34 @@ convergence: zoo
 	$(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) $(CONVERGENCE_SEGMENT) --set eval_every=0 $(CONVERGENCE_SET)
 	for segment in 2 3 4; do $(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) $(CONVERGENCE_SEGMENT) --resume || exit 1; done
 
+# Fuzzing the file readers (safetensors, checkpoints, COCO, settings, PNG/JPEG) with the
+# toolchain's libFuzzer and AddressSanitizer: FUZZ_SECONDS per reader, starting from
+# Tests/fuzz/seeds/<reader> (the corpus grows in .build-fuzz/corpus). An input that traps,
+# hangs or trips the sanitizer is written to Tests/fuzz/regressions/<reader>/ and the run
+# fails; fix the reader and keep the file: fuzz-replay (in make test) runs every one.
+FUZZ_SECONDS ?= 60
+FUZZ_READERS := safetensors checkpoint coco settings image
+FUZZ         := .build-fuzz/release/ZooFuzz
+
+fuzz: deps
+	$(SWIFT) build -c release --product ZooFuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	@for reader in $(FUZZ_READERS); do \
+		mkdir -p .build-fuzz/corpus/$$reader Tests/fuzz/regressions/$$reader; \
+		echo "== fuzzing $$reader for $(FUZZ_SECONDS) s"; \
+		SWIFT_BACKTRACE=enable=no TAPESTRY_FUZZ_TARGET=$$reader $(FUZZ) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
+			-max_len=65536 -print_final_stats=1 -artifact_prefix=Tests/fuzz/regressions/$$reader/ \
+			.build-fuzz/corpus/$$reader Tests/fuzz/seeds/$$reader 2>&1 | grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)|cov:.*DONE" ; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+fuzz-replay:
+	$(SWIFT) build $(RELEASE) --product ZooFuzz
+	@for reader in $(FUZZ_READERS); do \
+		files=$$(ls Tests/fuzz/regressions/$$reader/* Tests/fuzz/seeds/$$reader/* 2>/dev/null); \
+		.build/release/ZooFuzz $$reader $$files > /dev/null || exit 1; \
+		echo "replayed $$(echo $$files | wc -w) $$reader inputs"; \
+	done
+
 deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -97,4 +128,4 @@ deps:
 	fi
 
 clean:
-	rm -rf .build .build-reference runs/demo demo-*.png
+	rm -rf .build .build-reference .build-fuzz runs/demo demo-*.png

@@ -43,6 +43,8 @@ let package = Package(
         .executableTarget(
             name: "zoo",
             dependencies: ["Tapestry", "TapestryNN", "Detection", "Training", "Zoo", "Parity", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The readers under libFuzzer (make fuzz), or replaying saved inputs when built plainly.
+        .executableTarget(name: "ZooFuzz", dependencies: ["Tapestry", "Detection", "Training", "Zoo"]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),

@@ -91,11 +91,17 @@ extension COCODataset {
     public static let maximumCoordinate = 1e6
 
     public static func load(_ path: String) throws(COCODatasetError) -> COCODataset {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw COCODatasetError(file: path, array: nil, entry: nil, field: nil, reason: "cannot read the file")
+        }
+        return try parse([UInt8](data), file: path)
+    }
+
+    /// Reads an annotation file's bytes; errors name `file`.
+    public static func parse(_ bytes: [UInt8], file path: String) throws(COCODatasetError) -> COCODataset {
         func fail(_ array: String?, _ entry: String?, _ field: String?, _ reason: String) -> COCODatasetError {
             COCODatasetError(file: path, array: array, entry: entry, field: field, reason: reason)
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail(nil, nil, nil, "cannot read the file") }
-        let bytes = [UInt8](data)
         let root: JSONValue
         do { root = try JSONValue.parse(bytes) } catch {
             let prefix = bytes.prefix(error.offset)

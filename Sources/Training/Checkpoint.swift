@@ -58,8 +58,12 @@ public struct Checkpoint {
     /// Reads a checkpoint, refusing a file that is not one (naming what is missing), one
     /// whose tensors no longer match their checksum, and one holding a NaN or infinity.
     public static func read(_ path: String) throws -> Checkpoint {
-        let file = try SafetensorsFile.read(path)
-        if let stored = file.metadata["tapestry.checksum"], case let computed = checksum(file.tensors), stored != computed {
+        try Checkpoint(file: try SafetensorsFile.read(path), path: path)
+    }
+
+    /// The checkpoint in a safetensors file already read from `path`, checked as `read` does.
+    public init(file: SafetensorsFile, path: String) throws {
+        if let stored = file.metadata["tapestry.checksum"], case let computed = Self.checksum(file.tensors), stored != computed {
             throw CheckpointError(path: path, reason: "damaged: its tensors no longer match the checksum written with them (stored \(stored), now \(computed))")
         }
         for (name, tensor) in file.tensors.sorted(by: { $0.name < $1.name }) {
@@ -79,14 +83,13 @@ public struct Checkpoint {
         }
         var model: [(String, Tensor)] = [], optimizer: [(String, Tensor)] = [], stray: [String] = []
         for (name, tensor) in file.tensors {
-            if name.hasPrefix(modelPrefix) { model.append((String(name.dropFirst(modelPrefix.count)), tensor)) }
-            else if name.hasPrefix(optimizerPrefix) { optimizer.append((String(name.dropFirst(optimizerPrefix.count)), tensor)) }
+            if name.hasPrefix(Self.modelPrefix) { model.append((String(name.dropFirst(Self.modelPrefix.count)), tensor)) }
+            else if name.hasPrefix(Self.optimizerPrefix) { optimizer.append((String(name.dropFirst(Self.optimizerPrefix.count)), tensor)) }
             else { stray.append(name) }
         }
         guard stray.isEmpty else { throw CheckpointError(path: path, reason: "tensors outside model./optimizer.: \(stray.prefix(5).joined(separator: ", "))") }
-        var checkpoint = Checkpoint(modelName: try meta("tapestry.model"), settings: try meta("tapestry.settings"), state: state, model: model, optimizer: optimizer)
-        checkpoint.schedule = file.metadata["tapestry.schedule"]
-        return checkpoint
+        self.init(modelName: try meta("tapestry.model"), settings: try meta("tapestry.settings"), state: state, model: model, optimizer: optimizer)
+        schedule = file.metadata["tapestry.schedule"]
     }
 
     /// The step in a name the trainer wrote (`checkpoint-` and eight or more digits), or nil
