@@ -107,6 +107,7 @@ public final class Trainer {
         var summary = Summary(firstStep: state.step, lastStep: state.step)
         let stopStep = min(totalSteps, maxSteps.map { state.step + $0 } ?? totalSteps)
         let progress = ProgressReporter(totalSteps: totalSteps, firstStep: state.step, every: config.logEvery, interactive: interactiveProgress)
+        if let warning = OpenBLASCore.warning { progress.message("warning: \(warning)") }
         if state.step >= totalSteps { progress.message("training is already complete (\(state.step) of \(totalSteps) steps)") }
         if config.evalAtStart && state.step == 0 {
             summary.initialEvaluation = try evaluate(progress, label: "untrained model")

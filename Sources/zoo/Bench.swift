@@ -7,8 +7,16 @@ import Zoo
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark the backend this build selected: gemm, element-wise ops, conv2d and the tape.",
-        discussion: "Build in release (`make zoo`) for meaningful numbers. Each figure is the best of several runs.")
+        abstract: "Benchmark the backend and the zoo's models.",
+        discussion: "Build in release (`make zoo`) for meaningful numbers.",
+        subcommands: [BenchLayers.self, BenchModel.self], defaultSubcommand: BenchLayers.self)
+}
+
+struct BenchLayers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layers",
+        abstract: "gemm, element-wise ops, conv2d, attention layers, the tape, and each model's shapes-preset step.",
+        discussion: "Each layer figure is the best of several runs; model steps are `zoo bench model`'s medians.")
 
     @Option(help: "Repetitions per measurement (the best is reported).")
     var repeats = 5
@@ -141,29 +149,12 @@ struct Bench: ParsableCommand {
         print("  SASA layer (64 channels, 8 heads, k 7, input 2×64×32×32):          \(format(local)) ms")
     }
 
-    /// One training step of every zoo model's shapes preset as `zoo train` runs it (forward,
-    /// set loss with Hungarian matching, backward, AdamW), without data loading.
+    /// One training step and inference pass of every zoo model's shapes preset (`zoo bench model`).
     func trainingSteps() {
-        print("\ntraining steps, Float32 (forward, loss, backward, AdamW):")
+        print("\nzoo models, Float32, shapes preset, batch 8 of 128² (zoo bench model NAME --paper for the paper's):")
         for entry in Registry.models {
-            var rng = RandomGenerator(seed: 5)
-            let settings = try! ZooRun.settings(model: entry.name, shapes: true)
-            let (detector, criterion) = try! entry.build(settings)
-            let optimizer = AdamW(detector.parameterGroups(learningRate: 1e-4, weightDecay: 1e-4))
-            let (b, side) = (8, 128)
-            let images = Tensor.normal([b, 3, side, side], generator: &rng)
-            let mask = Tensor([Bool8](repeating: false, count: b * side * side), shape: [b, side, side])
-            let targets = (0..<b).map { _ in
-                DetectionTarget(labels: Tensor([Int64(rng.nextInt(below: 4)), Int64(rng.nextInt(below: 4))]),
-                                boxes: Tensor.uniform([2, 4], low: 0.2, high: 0.5, generator: &rng))
-            }
-            let seconds = best {
-                try! criterion(detector(images: images, mask: mask), targets: targets).total.backward()
-                optimizer.step()
-                optimizer.zeroGrad()
-            }
-            let name = "\(entry.name) shapes preset (\(detector.parameterCount(trainableOnly: true) / 1000)k parameters, batch \(b) of \(side)²):"
-            print("  \(name.padding(toLength: 66, withPad: " ", startingAt: 0)) \(format(seconds * 1000)) ms/step, \(format(Double(b) / seconds)) images/s")
+            guard let result = try? ModelBenchmark.run(model: entry.name, paper: false, batch: 8, size: 128) else { continue }
+            print("  " + result.summary)
         }
     }
 }

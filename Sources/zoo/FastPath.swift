@@ -1,11 +1,13 @@
 import Foundation
+import Tapestry
 
 /// Makes the OpenBLAS build fast without the user knowing about OpenBLAS's environment
 /// variables, which OpenBLAS reads when the library loads (before `main`), so the only
 /// remedy is to start again: `zoo` re-executes itself once with
 ///
-/// - `OPENBLAS_CORETYPE=SkylakeX` when the CPU has AVX-512 but the environment pins the
-///   Haswell (AVX2) kernels, which run at about half the speed;
+/// - `OPENBLAS_CORETYPE` set to the best kernels the CPU runs (`OpenBLASCore`) when
+///   OpenBLAS chose weaker ones (it does not recognise every CPU, and an environment may
+///   pin Haswell on an AVX-512 machine);
 /// - `OPENBLAS_THREAD_TIMEOUT=4` when unset: OpenBLAS's idle threads otherwise spin for
 ///   a long while after each call and halve the speed of Tapestry's own threaded kernels
 ///   (im2col, the Swift gemm) that run right after it.
@@ -17,9 +19,8 @@ enum FastPath {
         let environment = ProcessInfo.processInfo.environment
         guard environment["TAPESTRY_KEEP_OPENBLAS_ENV"] == nil else { return }
         var changes: [(String, String)] = []
-        if environment["OPENBLAS_CORETYPE"]?.lowercased() == "haswell",
-           let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8), cpuinfo.contains(" avx512f") {
-            changes.append(("OPENBLAS_CORETYPE", "SkylakeX"))
+        if let better = OpenBLASCore.upgrade(running: backend.coreName, cpuFlags: OpenBLASCore.cpuFlags) {
+            changes.append(("OPENBLAS_CORETYPE", better))
         }
         if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { changes.append(("OPENBLAS_THREAD_TIMEOUT", "4")) }
         guard !changes.isEmpty else { return }

@@ -9,5 +9,6 @@ struct Info: ParsableCommand {
         print("backend:          \(BuildInfo.backendSummary)")
         print("kernel threads:   \(Parallel.threadCount) (set TAPESTRY_NUM_THREADS to change)")
         print("fused multiply-add in Swift kernels: \(BuildInfo.fusedMultiplyAdd ? "yes" : "no (build with `make` for the fast path)")")
+        if let warning = OpenBLASCore.warning { print("warning: \(warning)") }
     }
 }

@@ -250,3 +250,21 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         expectClose(image.gridSample(grid), [3.5, 0.25, 0])
     }
 }
+
+@Suite struct OpenBLASCoreChoice {
+    let avx512: Set<String> = ["sse3", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]
+    let avx2: Set<String> = ["sse3", "avx", "avx2", "fma"]
+
+    @Test func weakerKernelsThanTheCPUsAreUpgraded() {
+        // Debian's OpenBLAS falls back to Prescott on CPUs it does not know; environments pin Haswell.
+        #expect(OpenBLASCore.upgrade(running: "Prescott", cpuFlags: avx512) == "SkylakeX")
+        #expect(OpenBLASCore.upgrade(running: "Haswell", cpuFlags: avx512) == "SkylakeX")
+        #expect(OpenBLASCore.upgrade(running: "SkylakeX", cpuFlags: avx512) == nil)
+        #expect(OpenBLASCore.upgrade(running: "CooperLake", cpuFlags: avx512) == nil)
+        #expect(OpenBLASCore.upgrade(running: "Sandybridge", cpuFlags: avx2) == "Haswell")
+        #expect(OpenBLASCore.upgrade(running: "Zen", cpuFlags: avx2) == nil)
+        // Without AVX2 there is nothing better to ask for; AVX-512F alone is not enough for SkylakeX.
+        #expect(OpenBLASCore.upgrade(running: "Prescott", cpuFlags: ["sse3", "avx"]) == nil)
+        #expect(OpenBLASCore.upgrade(running: "Prescott", cpuFlags: avx2.union(["avx512f"])) == "Haswell")
+    }
+}

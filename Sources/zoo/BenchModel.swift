@@ -1,0 +1,114 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Tapestry
+import TapestryNN
+import Training
+import Zoo
+
+/// One training step and one inference pass of a zoo model, timed: the figure every
+/// model's speed goal is read from, comparable with `shared/bench/torch_anchor.py`'s.
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Time one training step and one inference pass of a zoo model on random images.",
+        discussion: """
+            The training step is zoo train's: forward, the weighted set loss with Hungarian matching, backward, \
+            gradient clipping at clip_max_norm and AdamW with the model's parameter groups. Inference is the \
+            forward pass in evaluation mode without gradients. Each figure is the median of 5 runs after 2 \
+            warm-ups; peak RSS is the process's. Images are random, each with 3 or 2 random boxes.
+            """)
+
+    @Argument(help: "The model (see zoo models).")
+    var model: String
+
+    @Flag(help: "The paper's defaults (ResNet-50, d 256, 6 + 6 layers, ...) instead of the shapes preset.")
+    var paper = false
+
+    @Option(help: "Images per batch.")
+    var batch = 2
+
+    @Option(help: "Image side in pixels.")
+    var size = 256
+
+    @Flag(help: "Print {\"train_step_s\": ..., \"inference_s\": ..., \"peak_rss_mib\": ...}.")
+    var json = false
+
+    func validate() throws {
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if !(32...4096).contains(size) { throw ValidationError("--size must be from 32 to 4096") }
+    }
+
+    func run() throws {
+        do {
+            let result = try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size)
+            if json {
+                print(String(format: "{\"train_step_s\": %.4f, \"inference_s\": %.4f, \"peak_rss_mib\": %.0f}",
+                             result.trainStep, result.inference, result.peakRSS))
+            } else {
+                print(result.summary)
+            }
+        } catch {
+            fail("\(error)")
+        }
+    }
+}
+
+/// The timings of one model at one batch and image size.
+struct ModelBenchmark {
+    var label: String
+    var trainStep: Double
+    var inference: Double
+    var peakRSS: Double
+
+    var summary: String {
+        String(format: "%@: training step %.3f s, inference %.3f s, peak RSS %.0f MiB", label, trainStep, inference, peakRSS)
+    }
+
+    static func run(model: String, paper: Bool, batch: Int, size: Int, warmups: Int = 2, runs: Int = 5) throws -> ModelBenchmark {
+        let entry = try Registry.entry(named: model)
+        let settings = try ZooRun.settings(model: model, shapes: !paper)
+        let trainer = try settings.decode(TrainerConfig.self, section: "trainer")
+        let classes = settings.value("model.num_classes")?.intValue ?? 1
+        DefaultRandom.manualSeed(trainer.seed)
+        let (detector, criterion) = try entry.build(settings)
+        let optimizer = AdamW(detector.parameterGroups(learningRate: trainer.lr, weightDecay: trainer.weightDecay))
+        let parameters = optimizer.groups.flatMap { $0.parameters.map(\.parameter) }
+
+        var random = RandomGenerator(seed: 123)
+        let images = Tensor.normal([batch, 3, size, size], generator: &random)
+        let mask = Tensor.zeros([batch, size, size], dtype: .bool)
+        let targets = (0..<batch).map { image in
+            let count = image % 2 == 0 ? 3 : 2
+            return DetectionTarget(labels: Tensor((0..<count).map { _ in Int64(random.nextInt(below: classes)) }),
+                                   boxes: Tensor.uniform([count, 4], low: 0.2, high: 0.5, generator: &random))
+        }
+        func trainingStep() throws {
+            optimizer.zeroGrad()
+            try criterion(detector(images: images, mask: mask), targets: targets).total.backward()
+            _ = clipGradientNorm(parameters, maxNorm: trainer.clipMaxNorm > 0 ? trainer.clipMaxNorm : .infinity)
+            optimizer.step()
+        }
+        detector.train()
+        let trainStep = try median(warmups: warmups, runs: runs, trainingStep)
+        detector.eval()
+        let inference = try median(warmups: warmups, runs: runs) { _ = noGrad { detector(images: images, mask: mask) } }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let preset = paper ? "paper defaults" : "shapes preset"
+        let label = "\(model) \(preset) (\(detector.parameterCount(trainableOnly: true) / 1000)k parameters), batch \(batch) of \(size)²"
+        return ModelBenchmark(label: label, trainStep: trainStep, inference: inference, peakRSS: Double(usage.ru_maxrss) / 1024)
+    }
+
+    /// The median wall time of `runs` calls after `warmups` untimed ones, in seconds.
+    static func median(warmups: Int, runs: Int, _ body: () throws -> Void) rethrows -> Double {
+        for _ in 0..<warmups { try body() }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times.sorted()[runs / 2]
+    }
+}
