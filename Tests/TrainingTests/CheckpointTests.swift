@@ -129,7 +129,7 @@ import Testing
         let abandoned = ".checkpoint-00000004.safetensors.tmp-\(finished.processIdentifier)-77"
         let live = ".checkpoint-00000005.safetensors.tmp-1-88"          // pid 1 is always running
         let unrelated = ".notes.tmp-\(finished.processIdentifier)-1"
-        for name in [abandoned, live, unrelated] { FileManager.default.createFile(atPath: directory + "/" + name, contents: Data()) }
+        for name in [abandoned, live, unrelated] { #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: Data())) }
         #expect(Checkpoint.removeAbandonedTemporaries(in: directory) == [abandoned])
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [live, unrelated].sorted())
     }
