@@ -1,12 +1,18 @@
 /// Matrix products: `matmul` with PyTorch's rules (1-D operands, broadcast batch axes),
-/// executed as one backend gemm (or gemv) per batch element.
+/// executed as one backend gemm (or gemv) per batch element — except [..., m, k]·[k, n]
+/// (every Linear on a sequence), whose leading axes fold into the rows of one gemm.
 ///
-/// Derivatives: for C = A·B, dA = dC·Bᵀ and dB = Aᵀ·dC, summed over broadcast batch axes.
+/// Derivatives: for C = A·B, dA = dC·Bᵀ and dB = Aᵀ·dC, summed over broadcast batch axes
+/// (for the folded product, Aᵀ·dC over the folded rows is that sum, in one gemm).
 
 extension Tensor {
     /// The matrix product of `self` and `other` (like `torch.matmul`).
     public func matmul(_ other: Tensor) -> Tensor {
         check(rank >= 1 && other.rank >= 1, "matmul: operands must have at least one axis (\(shape), \(other.shape))")
+        if rank > 2 && other.rank == 2 {
+            let k = shape[rank - 1], rows = shape.dropLast().reduce(1, *)
+            return reshaped([rows, k]).matmul(other).reshaped(Array(shape.dropLast()) + [other.shape[1]])
+        }
         let a = rank == 1 ? unsqueezed(axis: 0) : self
         let b = other.rank == 1 ? other.unsqueezed(axis: 1) : other
         let c = Tensor.batchedMatmul(a, b)
