@@ -39,12 +39,14 @@ public final class DetectionTask: TrainingTask {
         }
         let (batch, mask) = DetectionTransforms.batch(images)
         let prediction = detector(images: batch, mask: mask)
-        // A diverged model predicts NaN or infinite boxes, which the matcher cannot match:
-        // report them as a non-finite loss, so the trainer stops with the step and the images.
-        if case let broken = Self.nonFiniteOutputs(prediction), !broken.isEmpty {
+        let result: CriterionResult
+        do { result = try criterion(prediction, targets: targets) } catch {
+            // A diverged model predicts NaN or infinite boxes, which the matcher cannot match:
+            // report them as a non-finite loss, so the trainer stops with the step and the images.
+            let broken = Self.nonFiniteOutputs(prediction)
+            guard !broken.isEmpty else { throw error }
             return TrainingLoss(total: Tensor.full([], value: .nan), terms: Dictionary(uniqueKeysWithValues: broken.map { ($0, Double.nan) }))
         }
-        let result = try criterion(prediction, targets: targets)
         let terms = result.terms.mapValues { $0.cast(to: .float64).item() }
         return TrainingLoss(total: result.total, terms: terms)
     }

@@ -11,6 +11,7 @@ extension Tensor {
         check(rank >= 1 && other.rank >= 1, "matmul: operands must have at least one axis (\(shape), \(other.shape))")
         if rank > 2 && other.rank == 2 {
             let k = shape[rank - 1], rows = shape.dropLast().reduce(1, *)
+            check(other.shape[0] == k, "matmul: inner sizes differ: \(shape) · \(other.shape)")
             return reshaped([rows, k]).matmul(other).reshaped(Array(shape.dropLast()) + [other.shape[1]])
         }
         let a = rank == 1 ? unsqueezed(axis: 0) : self

@@ -93,12 +93,15 @@ public struct Tensor: @unchecked Sendable {
     /// The first element, row-major, that is NaN or infinite, and its value; nil when every
     /// element is finite (always for integer dtypes).
     public var firstNonFinite: (index: Int, value: Double)? {
-        func scan<T: BinaryFloatingPoint>(_ values: [T]) -> (index: Int, value: Double)? {
-            values.firstIndex { !$0.isFinite }.map { ($0, Double(values[$0])) }
+        func scan<T: BinaryFloatingPoint>(_: T.Type) -> (index: Int, value: Double)? {
+            withUnsafeBytes { bytes in
+                let values = bytes.bindMemory(to: T.self)
+                return values.firstIndex { !$0.isFinite }.map { ($0, Double(values[$0])) }
+            }
         }
         switch dtype {
-        case .float32: return scan(scalars(as: Float.self))
-        case .float64: return scan(scalars(as: Double.self))
+        case .float32: return scan(Float.self)
+        case .float64: return scan(Double.self)
         default: return nil
         }
     }

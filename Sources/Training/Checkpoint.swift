@@ -144,18 +144,11 @@ public struct Checkpoint {
         for old in list(in: directory).dropLast(keep) { try? FileManager.default.removeItem(atPath: old) }
     }
 
-    /// Deletes the temporary files of checkpoint writes that never finished (their process
-    /// was killed), and returns their names. A write in progress by a live process is left alone.
+    /// Deletes the temporary files of checkpoint writes whose process was killed, and
+    /// returns their names.
     @discardableResult
     static func removeAbandonedTemporaries(in directory: String) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { name in
-            // AtomicFile names them .<destination>.tmp-<pid>-<random>.
-            guard name.hasPrefix(".checkpoint-"), let marker = name.range(of: ".safetensors.tmp-") else { return false }
-            guard let pid = Int32(name[marker.upperBound...].prefix { $0 != "-" }) else { return false }
-            let alive = pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM)
-            return !alive && (try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))) != nil
-        }
+        AtomicFile.removeAbandonedTemporaries(in: directory) { step(inFileName: $0) != nil }
     }
 
     /// A digest of the tensors' names, element types, shapes and bytes (FNV-1a over 64-bit

@@ -153,8 +153,9 @@ struct BenchLayers: ParsableCommand {
     func trainingSteps() {
         print("\nzoo models, Float32, shapes preset, batch 8 of 128² (zoo bench model NAME --paper for the paper's):")
         for entry in Registry.models {
-            guard let result = try? ModelBenchmark.run(model: entry.name, paper: false, batch: 8, size: 128) else { continue }
-            print("  " + result.summary)
+            do { print("  " + (try ModelBenchmark.run(model: entry.name, paper: false, batch: 8, size: 128)).summary) } catch {
+                print("  \(entry.name): cannot be benchmarked: \(error)")
+            }
         }
     }
 }

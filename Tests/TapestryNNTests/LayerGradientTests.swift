@@ -91,9 +91,12 @@ import Testing
         // ResNet-18 at width 2 (every stage, stride and downsampling path), in training mode
         // with batch statistics; along random directions, as it has 12k parameters. 64 pixels,
         // so the last stage normalizes over 2·2·2 values (over 2, at 32 pixels, its outputs
-        // are ±1 whatever the input, and central differences lose their accuracy).
-        let resnet = ResNet(.resnet18, classes: 3, width: 2)
-        let report = gradcheck(resnet, inputs: [randomTensor([2, 3, 64, 64], seed: 33)], mode: .randomDirections(count: 6)) { resnet($0[0]) }
+        // are ±1 whatever the input, and central differences lose their accuracy). A step of
+        // 1e-8: along a direction that moves all 12k parameters at once, a step of 1e-6 carries
+        // one of its ~30k ReLU inputs across zero for a third of weight draws. The weights come
+        // from their own generator, not from what other tests left in the default one.
+        let resnet = DefaultRandom.withGenerator(RandomGenerator(seed: 4)) { ResNet(.resnet18, classes: 3, width: 2) }.0
+        let report = gradcheck(resnet, inputs: [randomTensor([2, 3, 64, 64], seed: 33)], eps: 1e-8, mode: .randomDirections(count: 6)) { resnet($0[0]) }
         #expect(report.passed, "\(report)")
     }
 
