@@ -4,13 +4,21 @@ import Foundation
 /// selection, strided copies and dtype conversion.
 
 extension Backend {
+    /// Threaded over contiguous ranges. Float32 exp and sigmoid use `FastMath`.
     public func unary<T: FloatElement>(_ op: UnaryOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
+        let input = SendablePointer(pointer: UnsafeMutablePointer(mutating: x)), output = SendablePointer(pointer: y)
+        Parallel.forRanges(count) { range in
+            unaryRange(op, UnsafePointer(input.pointer) + range.lowerBound, output.pointer + range.lowerBound, count: range.count)
+        }
+    }
+
+    private func unaryRange<T: FloatElement>(_ op: UnaryOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
         @inline(__always) func map(_ f: (T) -> T) {
             for i in 0..<count { y[i] = f(x[i]) }
         }
         switch op {
         case .neg: map { -$0 }
-        case .exp: map { T.exp($0) }
+        case .exp: map { kernelExp($0) }
         case .log: map { T.log($0) }
         case .log1p: map { T.log1p($0) }
         case .sin: map { T.sin($0) }
@@ -19,7 +27,7 @@ extension Backend {
         case .rsqrt: map { 1 / $0.squareRoot() }
         case .abs: map { Swift.abs($0) }
         case .relu: map { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }
-        case .sigmoid: map { 1 / (1 + T.exp(-$0)) }
+        case .sigmoid: map { kernelSigmoid($0) }
         case .tanh: map { T.tanh($0) }
         case .gelu: map { 0.5 * $0 * (1 + T.erf($0 * T(0.7071067811865476))) }
         // PyTorch's Softplus(beta 1, threshold 20): x above 20 passes through.
@@ -33,21 +41,29 @@ extension Backend {
 
     public func binary<T: TensorElement>(_ op: BinaryOp, _ a: StridedOperand<T>, _ b: StridedOperand<T>,
                                          _ out: UnsafeMutablePointer<T>, shape: [Int]) {
-        @inline(__always) func map(_ f: (T, T) -> T) { map2(a, b, out, shape: shape, f) }
-        switch op {
-        case .add: map { $0 + $1 }
-        case .sub: map { $0 - $1 }
-        case .mul: map { $0 * $1 }
-        case .div: map { T.divide($0, $1) }
-        case .pow: map { T(fromDouble: Foundation.pow($0.asDouble, $1.asDouble)) }
-        case .maximum: map { $0.isNaNValue || $0 > $1 ? $0 : $1 }
-        case .minimum: map { $0.isNaNValue || $0 < $1 ? $0 : $1 }
+        let walk = StridedWalk(shape: shape, strides: [a.strides, b.strides, contiguousStrides(shape)], offsets: [0, 0, 0])
+        let operands = UnsafeSendable((a, b, SendablePointer(pointer: out)))
+        walk.forEachPiece { rows, columns in
+            let (a, b, out) = operands.value
+            @inline(__always) func map(_ f: (T, T) -> T) { map2(a, b, out.pointer, walk: walk, rows: rows, columns: columns, f) }
+            switch op {
+            case .add: map { $0 + $1 }
+            case .sub: map { $0 - $1 }
+            case .mul: map { $0 * $1 }
+            case .div: map { T.divide($0, $1) }
+            case .pow: map { T(fromDouble: Foundation.pow($0.asDouble, $1.asDouble)) }
+            case .maximum: map { $0.isNaNValue || $0 > $1 ? $0 : $1 }
+            case .minimum: map { $0.isNaNValue || $0 < $1 ? $0 : $1 }
+            }
         }
     }
 
     public func compare<T: TensorElement>(_ op: CompareOp, _ a: StridedOperand<T>, _ b: StridedOperand<T>,
                                           _ out: UnsafeMutablePointer<Bool8>, shape: [Int]) {
-        @inline(__always) func map(_ f: (T, T) -> Bool) { map2(a, b, out, shape: shape) { Bool8(f($0, $1)) } }
+        let walk = StridedWalk(shape: shape, strides: [a.strides, b.strides, contiguousStrides(shape)], offsets: [0, 0, 0])
+        @inline(__always) func map(_ f: (T, T) -> Bool) {
+            map2(a, b, out, walk: walk, rows: 0..<walk.rowCount, columns: 0..<walk.rowLength) { Bool8(f($0, $1)) }
+        }
         switch op {
         case .equal: map { $0 == $1 }
         case .notEqual: map { $0 != $1 }
@@ -95,27 +111,49 @@ extension Backend {
     }
 }
 
-/// out = f(a, b) over a broadcast shape; `out` is contiguous. The inner loop has fast paths
-/// for contiguous operands and for a broadcast (stride 0) right-hand side.
+/// out = f(a, b) over rows `rows`, columns `columns` of a walk over a, b and a contiguous
+/// `out`. The inner loop has fast paths for contiguous operands and for a broadcast
+/// (stride 0) operand.
 @inline(__always)
-func map2<T, U>(_ a: StridedOperand<T>, _ b: StridedOperand<T>, _ out: UnsafeMutablePointer<U>, shape: [Int],
-                _ f: (T, T) -> U) {
-    let walk = StridedWalk(shape: shape, strides: [a.strides, b.strides, contiguousStrides(shape)], offsets: [0, 0, 0])
+func map2<T, U>(_ a: StridedOperand<T>, _ b: StridedOperand<T>, _ out: UnsafeMutablePointer<U>, walk: StridedWalk,
+                rows: Range<Int>, columns: Range<Int>, _ f: (T, T) -> U) {
     let (sa, sb) = (walk.innerStrides[0], walk.innerStrides[1])
-    let n = walk.rowLength
-    for r in 0..<walk.rowCount {
-        let pa = a.base + walk.rowStarts[r &* 3], pb = b.base + walk.rowStarts[r &* 3 &+ 1]
-        let po = out + walk.rowStarts[r &* 3 &+ 2]
+    let count = columns.count
+    for r in rows {
+        let pa = a.base + walk.rowStarts[r &* 3] + columns.lowerBound &* sa
+        let pb = b.base + walk.rowStarts[r &* 3 &+ 1] + columns.lowerBound &* sb
+        let po = out + walk.rowStarts[r &* 3 &+ 2] + columns.lowerBound
         if sa == 1 && sb == 1 {
-            for i in 0..<n { po[i] = f(pa[i], pb[i]) }
+            for i in 0..<count { po[i] = f(pa[i], pb[i]) }
         } else if sa == 1 && sb == 0 {
             let bv = pb[0]
-            for i in 0..<n { po[i] = f(pa[i], bv) }
+            for i in 0..<count { po[i] = f(pa[i], bv) }
         } else if sa == 0 && sb == 1 {
             let av = pa[0]
-            for i in 0..<n { po[i] = f(av, pb[i]) }
+            for i in 0..<count { po[i] = f(av, pb[i]) }
         } else {
-            for i in 0..<n { po[i] = f(pa[i &* sa], pb[i &* sb]) }
+            for i in 0..<count { po[i] = f(pa[i &* sa], pb[i &* sb]) }
+        }
+    }
+}
+
+/// A value handed to kernel threads that only read it (pointers and what holds them).
+struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+extension StridedWalk {
+    /// Runs `body(rows, columns)` over pieces that cover the walk, on several threads when
+    /// it is large: a single long row is split into column ranges, several rows into row ranges.
+    func forEachPiece(_ body: @Sendable (Range<Int>, Range<Int>) -> Void) {
+        let (rowCount, rowLength) = (self.rowCount, self.rowLength)
+        if rowCount == 1 {
+            Parallel.forRanges(rowLength) { columns in body(0..<1, columns) }
+        } else {
+            Parallel.forRanges(rowCount, minimumPerThread: Swift.max(1, (1 << 15) / Swift.max(rowLength, 1)), alignment: 1) { rows in
+                body(rows, 0..<rowLength)
+            }
         }
     }
 }

@@ -53,7 +53,7 @@ extension Backend {
                 if largest == -T.infinity { largest = 0 }   // an all −∞ row gives NaN below, as in PyTorch
                 var total = T.zero
                 for i in 0..<length {
-                    let e = T.exp(row[i] - largest)
+                    let e = kernelExp(row[i] - largest)
                     target[i] = e
                     total += e
                 }

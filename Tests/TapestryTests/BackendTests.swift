@@ -161,6 +161,55 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         }
     }
 
+    /// Float32 exp and sigmoid are polynomial kernels of our own (`FastMath`), not the C
+    /// library's: every one of ~1.1 million inputs spread over exp's whole range (and the
+    /// edge cases), subnormal results included, close to the exact value (computed in
+    /// Double): exp within 1.5 ulp (polynomial and reduction cost about half an ulp,
+    /// rounding the result another half), sigmoid within 2.5 (exp's error, then the rounding
+    /// of 1 + eˣ and of the division).
+    @Test func float32ExpAndSigmoidWithinAnUlpOrTwo() {
+        var inputs: [Float] = [0, -0, 1, -1, .infinity, -.infinity, .nan, 88.72283, 88.72284, 88.8, 89,
+                               -87.33, -87.34, -100, -103.97, -103.98, -104, -150, 1e-8, -1e-8, .leastNonzeroMagnitude]
+        var x: Float = -105
+        while x < 90 { inputs.append(x); x = x.nextUp.nextUp.nextUp + 1.7e-4 }
+        let t = Tensor(inputs, shape: [inputs.count])
+        for (name, got, exact, bound) in [("exp", t.exp().scalars(as: Float.self), { Foundation.exp(Double($0)) }, 1.5),
+                                          ("sigmoid", t.sigmoid().scalars(as: Float.self), { 1 / (1 + Foundation.exp(-Double($0))) }, 2.5)]
+            as [(String, [Float], (Float) -> Double, Double)] {
+            var worst = 0.0, worstInput: Float = 0
+            for (input, value) in zip(inputs, got) {
+                let expected = Float(exact(input))
+                if expected.isNaN || value.isNaN {
+                    #expect(expected.isNaN && value.isNaN, "\(name)(\(input)) = \(value), expected \(expected)")
+                    continue
+                }
+                if expected == value { continue }
+                let ulps = expected.isInfinite || value.isInfinite ? .infinity
+                    : Swift.abs(Double(value) - exact(input)) / Double(Swift.max(expected.ulp, Float.leastNonzeroMagnitude))
+                if ulps > worst { (worst, worstInput) = (ulps, input) }
+            }
+            #expect(worst <= bound, "\(name): \(worst) ulp at \(worstInput) (over \(inputs.count) inputs)")
+        }
+    }
+
+    /// Outputs large enough to be split between threads — one long row split into column
+    /// ranges whose bounds are not multiples of the vector width, many rows split into row
+    /// ranges, a broadcast operand, a transposed operand — against plain loops over arrays.
+    @Test func threadedElementwiseKernelsMatchPlainLoops() {
+        var rng = RandomGenerator(seed: 8)
+        let long = 100_003, rows = 301, columns = 257
+        let a = (0..<long).map { _ in Float(rng.nextUniform() * 4 - 2) }, b = (0..<long).map { _ in Float(rng.nextUniform() * 4 - 2) }
+        let ta = Tensor(a, shape: [long]), tb = Tensor(b, shape: [long])
+        #expect((ta - tb).scalars(as: Float.self) == zip(a, b).map { $0 - $1 })
+        #expect(ta.relu().scalars(as: Float.self) == a.map { Swift.max($0, 0) })
+        let matrix = Tensor(Array(a[0..<(rows * columns)]), shape: [rows, columns]), row = Tensor(Array(b[0..<columns]), shape: [columns])
+        let product = (matrix * row).scalars(as: Float.self)
+        #expect(product == (0..<(rows * columns)).map { a[$0] * b[$0 % columns] })
+        let transposed = Tensor(Array(b[0..<(rows * columns)]), shape: [columns, rows]).transposed()
+        let sum = (matrix + transposed).scalars(as: Float.self)
+        #expect(sum == (0..<(rows * columns)).map { a[$0] + b[($0 % columns) * rows + $0 / columns] })
+    }
+
     @Test func tensorLevelFailuresAreTypedErrors() {
         #expect(throws: LinearAlgebraError.self) { try Tensor([1, 2, 2, 4] as [Double], shape: [2, 2]).inverse() }
         #expect(throws: LinearAlgebraError.notPositiveDefinite(order: 1)) { try Tensor([-1, 0, 0, 1] as [Double], shape: [2, 2]).cholesky() }
