@@ -69,7 +69,12 @@ extension Backend {
                         guard let y else { return }
                         let src = row + oy * g.outWidth
                         let dst = target + y * g.width - g.padding.w + kj * g.dilation.w
-                        for ox in inside { dst[ox * g.stride.w] += src[ox] }
+                        if g.stride.w == 1 {
+                            let (d, s) = (dst + inside.lowerBound, src + inside.lowerBound)
+                            for i in 0..<inside.count { d[i] += s[i] }
+                        } else {
+                            for ox in inside { dst[ox * g.stride.w] += src[ox] }
+                        }
                     }
                     row += length
                 }

@@ -1,9 +1,5 @@
 /// Sliding windows over images: unfold (im2col) and fold (col2im) as differentiable ops of
-/// their own, and convolution and pooling built on them.
-///
-/// Convolution by im2col + gemm (Chellapilla, Puri & Simard, "High Performance
-/// Convolutional Neural Networks for Document Processing", 2006):
-/// y[n, o, p] = Σ_{c,i,j} w[o, c, i, j] · x[n, c, p·s + i·d − pad] + b[o].
+/// their own, and pooling built on them (convolution: Tensor+Conv2d.swift).
 
 extension Tensor {
     func patchGeometry(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int),
@@ -41,28 +37,6 @@ extension Tensor {
         dtype.dispatchFloat(Col2im(cols: detached().contiguous(), x: x, g: g), operation: "fold")
         return x.recorded("fold", [self]) { grad in [grad.unfold(kernel: (g.kernel.h, g.kernel.w), stride: (g.stride.h, g.stride.w),
                                                                    padding: (g.padding.h, g.padding.w), dilation: (g.dilation.h, g.dilation.w))] }
-    }
-
-    /// 2-D convolution (cross-correlation, like `F.conv2d`): input [N, C, H, W], weight
-    /// [O, C/groups, kh, kw], optional bias [O] → [N, O, oh, ow].
-    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                       dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
-        check(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
-        check(rank == 4, "conv2d: input must be [N, C, H, W], got \(shape)")
-        let (n, c, o) = (shape[0], shape[1], weight.shape[0])
-        check(groups > 0 && c % groups == 0 && o % groups == 0 && weight.shape[1] == c / groups,
-                     "conv2d: input channels \(c), weight \(weight.shape) and groups \(groups) do not fit together")
-        let g = patchGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation)
-        let patch = c / groups * g.kernel.h * g.kernel.w
-        let cols = unfold(kernel: (g.kernel.h, g.kernel.w), stride: stride, padding: padding, dilation: dilation)
-            .reshaped([n, groups, patch, g.outHeight * g.outWidth])
-        let w = weight.reshaped([groups, o / groups, patch])
-        var y = w.matmul(cols).reshaped([n, o, g.outHeight, g.outWidth])
-        if let bias {
-            check(bias.shape == [o], "conv2d: bias must be [\(o)], got \(bias.shape)")
-            y = y + bias.reshaped([o, 1, 1])
-        }
-        return y
     }
 
     /// Max pooling (`F.max_pool2d`): padded cells count as −∞; the gradient goes to the

@@ -21,15 +21,24 @@ struct BenchLayers: ParsableCommand {
     @Option(help: "Repetitions per measurement (the best is reported).")
     var repeats = 5
 
+    @Option(name: .customLong("only"), help: "Run only these sections (repeatable): gemm, elementwise, conv2d, tape, attention, models.")
+    var sections: [String] = []
+
+    func validate() throws {
+        let unknown = sections.filter { !Self.sectionNames.contains($0) }
+        guard unknown.isEmpty else {
+            throw ValidationError("unknown section \(unknown.joined(separator: ", ")); the sections are \(Self.sectionNames.joined(separator: ", "))")
+        }
+    }
+
+    static let sectionNames = ["gemm", "elementwise", "conv2d", "tape", "attention", "models"]
+
     func run() {
         print("Tapestry \(BuildInfo.version) bench — backend: \(BuildInfo.backendSummary)")
         print("kernel threads \(Parallel.threadCount), fused multiply-add \(BuildInfo.fusedMultiplyAdd ? "on" : "off")\n")
-        gemm()
-        elementwise()
-        convolution()
-        tape()
-        attentionLayers()
-        trainingSteps()
+        let all: [(String, () -> Void)] = [("gemm", gemm), ("elementwise", elementwise), ("conv2d", convolution),
+                                           ("tape", tape), ("attention", attentionLayers), ("models", trainingSteps)]
+        for (name, section) in all where sections.isEmpty || sections.contains(name) { section() }
     }
 
     /// Best wall time of `repeats` runs of `body`, in seconds.

@@ -272,6 +272,36 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         expectGradcheck([x, w], mode: .randomDirections(count: 3)) { $0[0].conv2d(weight: $0[1], padding: (1, 1)) }
     }
 
+    /// The fused convolution's backward kernel (gradients accumulated image by image, the
+    /// 1×1 path without im2col) against the composite's (unfold + matmul, differentiated by
+    /// the tape), in Float64, for both gradients; and second derivatives, which come from
+    /// the composite, by gradcheck of the first.
+    @Test func fusedConvolutionGradientsMatchTheComposite() {
+        let x = randomTensor([3, 4, 7, 6], seed: 5).requiringGrad()
+        for (kernel, stride, padding, dilation, groups) in [(1, 1, 0, 1, 1), (1, 2, 0, 1, 2), (3, 1, 1, 1, 1), (3, 2, 2, 2, 4), (2, 1, 0, 1, 2)] {
+            let w = randomTensor([8, 4 / groups, kernel, kernel], seed: 6).requiringGrad()
+            let cotangent = randomTensor([3, 8] + Array(x.conv2d(weight: w, stride: (stride, stride), padding: (padding, padding),
+                                                                    dilation: (dilation, dilation), groups: groups).shape.suffix(2)), seed: 7)
+            let fused = gradients(of: [x.conv2d(weight: w, stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)],
+                                  wrt: [x, w], cotangents: [cotangent])
+            let composite = gradients(of: [x.compositeConv2d(weight: w, stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)],
+                                      wrt: [x, w], cotangents: [cotangent])
+            for (i, name) in ["input", "weight"].enumerated() {
+                #expect(maxAbsDifference(fused[i].doubles(), composite[i].doubles()) < 1e-12,
+                        "k\(kernel) s\(stride) p\(padding) d\(dilation) g\(groups): \(name) gradient")
+            }
+        }
+        let w = randomTensor([4, 2, 3, 3], seed: 8)
+        expectGradcheck([x.detached(), w]) { v in
+            // gradcheck's numerical passes run untracked, without recording: this one records.
+            enableGrad {
+                let input = v[0].requiresGrad ? v[0] : v[0].requiringGrad()
+                let y = input.conv2d(weight: v[1], padding: (1, 1), groups: 2)
+                return gradient(of: (y * y).sum(), wrt: input, createGraph: true)
+            }
+        }
+    }
+
     @Test func poolingByHand() {
         let x = Tensor((0..<16).map(Double.init), shape: [1, 1, 4, 4])
         expectClose(x.maxPool2d(kernel: (2, 2)), [5, 7, 13, 15])
