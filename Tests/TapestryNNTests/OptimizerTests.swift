@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Tapestry
 @testable import TapestryNN
@@ -41,6 +42,35 @@ func constantGradientSteps(_ optimizer: Optimizer, _ p: Parameter, steps: Int) -
         #expect(Swift.abs(constantGradientSteps(coupled, r, steps: 1)[0] - (1 - 0.1 * 2.5 / (2.5 + 1e-8))) < 1e-12)
     }
 
+    /// The fused update against Adam's formula written with tensor operations (the same
+    /// operations in the same order, so equal bit for bit), over three steps with changing
+    /// gradients, on a parameter large enough to be split between threads, both dtypes,
+    /// AdamW's decoupled and Adam's coupled weight decay.
+    @Test(arguments: [DType.float32, .float64]) func fusedAdamUpdateEqualsTheFormula(_ dtype: DType) {
+        var rng = RandomGenerator(seed: 11)
+        let count = 70_001
+        for decoupled in [true, false] {
+            let start = Tensor.normal([count], dtype: dtype, generator: &rng)
+            let p = Parameter(start)
+            let optimizer = Adam([ParameterGroup([("p", p)], learningRate: 0.01, weightDecay: 0.1)], decoupledWeightDecay: decoupled)
+            var (expected, m, v) = (start, Tensor.zeros([count], dtype: dtype), Tensor.zeros([count], dtype: dtype))
+            for t in 1...3 {
+                let g = Tensor.normal([count], dtype: dtype, generator: &rng) * Double(t)
+                p.value.grad = g
+                optimizer.step()
+                let (c1, c2) = (1 - Foundation.pow(0.9, Double(t)), 1 - Foundation.pow(0.999, Double(t)))
+                var (value, grad) = (expected, g)
+                if decoupled { value = value * (1 - 0.01 * 0.1) } else { grad = grad + value * 0.1 }
+                m = m * 0.9 + grad * (1 - 0.9)
+                v = v * 0.999 + grad * grad * (1 - 0.999)
+                expected = value - m / (v.sqrt() / c2.squareRoot() + 1e-8) * (0.01 / c1)
+                #expect(p.value.doubles() == expected.doubles(), "\(dtype), decoupled \(decoupled), step \(t)")
+            }
+            let state = Dictionary(uniqueKeysWithValues: optimizer.stateDict())
+            #expect(state["p.exp_avg"]?.doubles() == m.doubles() && state["p.exp_avg_sq"]?.doubles() == v.doubles())
+        }
+    }
+
     @Test func parameterGroupsByNameAndSkippedParameters() {
         let model = Sequential(Linear(2, 2), Linear(2, 1))
         let groups = ParameterGroup.split(model, matching: { $0.hasPrefix("0.") }, matchingRate: 0, learningRate: 0.1)
@@ -65,6 +95,14 @@ func constantGradientSteps(_ optimizer: Optimizer, _ p: Parameter, steps: Int) -
         #expect(Swift.abs(norm - 5) < 1e-12)
         #expect(Swift.abs(a.grad!.item() - 3 / (5 + 1e-6)) < 1e-12 && Swift.abs(b.grad!.item() - 4 / (5 + 1e-6)) < 1e-12)
         #expect(clipGradientNorm([a, b], maxNorm: 10) < 1.0000001, "below the limit nothing changes")
+        // A gradient large enough for the sum of squares to be split between threads.
+        var rng = RandomGenerator(seed: 12)
+        let values = (0..<100_003).map { _ in rng.nextUniform() * 2 - 1 }
+        let big = Parameter(Tensor(values, shape: [values.count], dtype: .float64))
+        big.value.grad = big.value.detached()
+        let plain = values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        #expect(Swift.abs(clipGradientNorm([big], maxNorm: 1) - plain) < 1e-12 * plain)
+        #expect(Swift.abs(big.grad!.doubles()[7] - values[7] / (plain + 1e-6)) < 1e-15)
     }
 
     @Test func schedulesByHand() {

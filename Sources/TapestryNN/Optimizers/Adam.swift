@@ -27,18 +27,15 @@ public class Adam: Optimizer {
         let correction1 = 1 - Foundation.pow(beta1, t), correction2 = 1 - Foundation.pow(beta2, t)
         noGrad {
             for group in groups {
-                let lr = group.currentLearningRate
+                let step = AdamStep(learningRate: group.currentLearningRate, beta1: beta1, beta2: beta2, eps: eps,
+                                    weightDecay: group.weightDecay, decoupledWeightDecay: decoupledWeightDecay,
+                                    correction1: correction1, correction2: correction2)
                 for (name, p) in group.parameters {
-                    guard var g = p.grad else { continue }
-                    var value = p.value.detached()
-                    if group.weightDecay != 0 {
-                        if decoupledWeightDecay { value = value * (1 - lr * group.weightDecay) } else { g = g + value * group.weightDecay }
-                    }
-                    let m = (state.tensors["\(name).exp_avg"] ?? Tensor.zeros(like: g)) * beta1 + g * (1 - beta1)
-                    let v = (state.tensors["\(name).exp_avg_sq"] ?? Tensor.zeros(like: g)) * beta2 + g * g * (1 - beta2)
-                    (state.tensors["\(name).exp_avg"], state.tensors["\(name).exp_avg_sq"]) = (m, v)
-                    let denominator = v.sqrt() / correction2.squareRoot() + eps
-                    p.value = value - m / denominator * (lr / correction1)
+                    guard let g = p.grad else { continue }
+                    let (mKey, vKey) = ("\(name).exp_avg", "\(name).exp_avg_sq")
+                    let updated = Tensor.adamUpdate(parameter: p.value, gradient: g, m: state.tensors[mKey], v: state.tensors[vKey], step)
+                    (state.tensors[mKey], state.tensors[vKey]) = (updated.m, updated.v)
+                    p.value = updated.parameter
                 }
             }
         }

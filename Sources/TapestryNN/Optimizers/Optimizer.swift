@@ -77,7 +77,7 @@ public struct OptimizerStateError: Error, CustomStringConvertible, Equatable {
 @discardableResult
 public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Double) -> Double {
     let grads = parameters.compactMap(\.grad)
-    let total = noGrad { grads.reduce(0.0) { $0 + ($1 * $1).sum().item() } }.squareRoot()
+    let total = grads.reduce(0.0) { $0 + $1.sumOfSquares() }.squareRoot()
     let coefficient = maxNorm / (total + 1e-6)
     if coefficient < 1 {
         noGrad { for p in parameters { if let g = p.grad { p.value.grad = g * coefficient } } }

@@ -1,0 +1,101 @@
+/// Optimizer updates fused into one pass over each parameter's elements, as PyTorch's
+/// `fused=True` optimizers are: a training step of a 41M-parameter model otherwise spends
+/// a tenth of its time in the dozen element-wise operations of Adam's formula.
+
+/// The scalars of one Adam or AdamW step (Kingma & Ba, 2015; Loshchilov & Hutter, 2019),
+/// as `torch.optim.Adam`/`AdamW` use them.
+public struct AdamStep: Sendable {
+    public var learningRate, beta1, beta2, eps, weightDecay: Double
+    /// True for AdamW (p ← p·(1 − lr·λ)), false for Adam (g ← g + λ·p).
+    public var decoupledWeightDecay: Bool
+    /// 1 − β₁ᵗ and 1 − β₂ᵗ for this step t.
+    public var correction1, correction2: Double
+
+    public init(learningRate: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double,
+                decoupledWeightDecay: Bool, correction1: Double, correction2: Double) {
+        (self.learningRate, self.beta1, self.beta2, self.eps, self.weightDecay) = (learningRate, beta1, beta2, eps, weightDecay)
+        (self.decoupledWeightDecay, self.correction1, self.correction2) = (decoupledWeightDecay, correction1, correction2)
+    }
+}
+
+extension Tensor {
+    /// One Adam step for one parameter, element by element, in the parameter's dtype:
+    ///
+    ///     AdamW: p ← p·(1 − lr·λ)          Adam: g ← g + λ·p
+    ///     m ← β₁m + (1 − β₁)g,   v ← β₂v + (1 − β₂)g²
+    ///     p ← p − (m / (√v/√(1 − β₂ᵗ) + ε))·(lr/(1 − β₁ᵗ))
+    ///
+    /// with the operations in that order, so the result is bit for bit what the same
+    /// formula written with tensor operations gives. `m` and `v` are nil at the first step
+    /// (zeros). Returns new tensors (parameter, m, v); the inputs are left as they were.
+    public static func adamUpdate(parameter: Tensor, gradient: Tensor, m: Tensor?, v: Tensor?,
+                                  _ step: AdamStep) -> (parameter: Tensor, m: Tensor, v: Tensor) {
+        for (name, t) in [("gradient", gradient), ("m", m), ("v", v)] {
+            guard let t else { continue }
+            check(t.shape == parameter.shape && t.dtype == parameter.dtype,
+                  "adamUpdate: \(name) is \(t.dtype) \(t.shape), the parameter \(parameter.dtype) \(parameter.shape)")
+        }
+        let out = (Tensor(uninitializedShape: parameter.shape, dtype: parameter.dtype),
+                   Tensor(uninitializedShape: parameter.shape, dtype: parameter.dtype),
+                   Tensor(uninitializedShape: parameter.shape, dtype: parameter.dtype))
+        struct Update: FloatKernel {
+            let p: Tensor, g: Tensor, m: Tensor?, v: Tensor?, out: (Tensor, Tensor, Tensor), step: AdamStep
+            func run<T: FloatElement>(_: T.Type) {
+                let s = step
+                let (decay, addedDecay) = s.weightDecay == 0 ? (T(1), T(0))
+                    : s.decoupledWeightDecay ? (T(1 - s.learningRate * s.weightDecay), T(0)) : (T(1), T(s.weightDecay))
+                let (b1, c1) = (T(s.beta1), T(1 - s.beta1)), (b2, c2) = (T(s.beta2), T(1 - s.beta2))
+                let (root2, eps, rate) = (T(s.correction2.squareRoot()), T(s.eps), T(s.learningRate / s.correction1))
+                let decoupled = s.weightDecay != 0 && s.decoupledWeightDecay, coupled = s.weightDecay != 0 && !s.decoupledWeightDecay
+                let pointers = UnsafeSendable((p.pointer(T.self), g.pointer(T.self), m?.pointer(T.self), v?.pointer(T.self),
+                                               out.0.pointer(T.self), out.1.pointer(T.self), out.2.pointer(T.self)))
+                Parallel.forRanges(p.count) { range in
+                    let (p, g, m, v, newP, newM, newV) = pointers.value
+                    for i in range {
+                        let value = decoupled ? p[i] * decay : p[i]
+                        let grad = coupled ? g[i] + p[i] * addedDecay : g[i]
+                        let first = (m.map { $0[i] } ?? 0) * b1 + grad * c1
+                        let second = (v.map { $0[i] } ?? 0) * b2 + grad * grad * c2
+                        newM[i] = first
+                        newV[i] = second
+                        newP[i] = value - first / (second.squareRoot() / root2 + eps) * rate
+                    }
+                }
+            }
+        }
+        parameter.dtype.dispatchFloat(Update(p: parameter.detached().contiguous(), g: gradient.detached().contiguous(),
+                                             m: m?.detached().contiguous(), v: v?.detached().contiguous(), out: out, step: step),
+                                      operation: "adamUpdate")
+        return out
+    }
+
+    /// Σ x², accumulated in the tensor's dtype (the square of the L2 norm), in one pass
+    /// without a temporary; off the tape.
+    public func sumOfSquares() -> Double {
+        struct SumOfSquares: FloatKernel {
+            let x: Tensor
+            let partials: UnsafeSendable<UnsafeMutablePointer<Double>>
+            func run<T: FloatElement>(_: T.Type) {
+                let input = UnsafeSendable(x.pointer(T.self))
+                let pieceSize = Swift.max(1, (x.count + Parallel.threadCount - 1) / Parallel.threadCount)
+                Parallel.forEach(Parallel.threadCount, parallel: x.count > 1 << 16) { piece in
+                    let range = Swift.min(piece * pieceSize, x.count)..<Swift.min((piece + 1) * pieceSize, x.count)
+                    var s0 = T.zero, s1 = T.zero, s2 = T.zero, s3 = T.zero
+                    var i = range.lowerBound
+                    while i + 4 <= range.upperBound {
+                        let p = input.value + i
+                        s0 += p[0] * p[0]; s1 += p[1] * p[1]; s2 += p[2] * p[2]; s3 += p[3] * p[3]
+                        i += 4
+                    }
+                    while i < range.upperBound { s0 += input.value[i] * input.value[i]; i += 1 }
+                    partials.value[piece] = ((s0 + s1) + (s2 + s3)).asDouble
+                }
+            }
+        }
+        var partials = [Double](repeating: 0, count: Parallel.threadCount)
+        partials.withUnsafeMutableBufferPointer { buffer in
+            dtype.dispatchFloat(SumOfSquares(x: detached().contiguous(), partials: UnsafeSendable(buffer.baseAddress!)), operation: "sumOfSquares")
+        }
+        return partials.reduce(0, +)
+    }
+}
