@@ -39,32 +39,34 @@ extension Tensor {
                    Tensor(uninitializedShape: parameter.shape, dtype: parameter.dtype),
                    Tensor(uninitializedShape: parameter.shape, dtype: parameter.dtype))
         struct Update: FloatKernel {
-            let p: Tensor, g: Tensor, m: Tensor?, v: Tensor?, out: (Tensor, Tensor, Tensor), step: AdamStep
+            let p: Tensor, g: Tensor, m: Tensor, v: Tensor, out: (Tensor, Tensor, Tensor), step: AdamStep
             func run<T: FloatElement>(_: T.Type) {
                 let s = step
-                let (decay, addedDecay) = s.weightDecay == 0 ? (T(1), T(0))
-                    : s.decoupledWeightDecay ? (T(1 - s.learningRate * s.weightDecay), T(0)) : (T(1), T(s.weightDecay))
+                let decoupled = s.weightDecay != 0 && s.decoupledWeightDecay
+                // Multiplying by 1 and adding 0·p leave values unchanged, so one loop serves both forms.
+                let decay = decoupled ? T(1 - s.learningRate * s.weightDecay) : 1
+                let addedDecay = decoupled ? 0 : T(s.weightDecay)
                 let (b1, c1) = (T(s.beta1), T(1 - s.beta1)), (b2, c2) = (T(s.beta2), T(1 - s.beta2))
                 let (root2, eps, rate) = (T(s.correction2.squareRoot()), T(s.eps), T(s.learningRate / s.correction1))
-                let decoupled = s.weightDecay != 0 && s.decoupledWeightDecay, coupled = s.weightDecay != 0 && !s.decoupledWeightDecay
-                let pointers = UnsafeSendable((p.pointer(T.self), g.pointer(T.self), m?.pointer(T.self), v?.pointer(T.self),
+                let pointers = UnsafeSendable((p.pointer(T.self), g.pointer(T.self), m.pointer(T.self), v.pointer(T.self),
                                                out.0.pointer(T.self), out.1.pointer(T.self), out.2.pointer(T.self)))
                 Parallel.forRanges(p.count) { range in
                     let (p, g, m, v, newP, newM, newV) = pointers.value
                     for i in range {
-                        let value = decoupled ? p[i] * decay : p[i]
-                        let grad = coupled ? g[i] + p[i] * addedDecay : g[i]
-                        let first = (m.map { $0[i] } ?? 0) * b1 + grad * c1
-                        let second = (v.map { $0[i] } ?? 0) * b2 + grad * grad * c2
+                        let grad = g[i] + p[i] * addedDecay
+                        let first = m[i] * b1 + grad * c1
+                        let second = v[i] * b2 + grad * grad * c2
                         newM[i] = first
                         newV[i] = second
-                        newP[i] = value - first / (second.squareRoot() / root2 + eps) * rate
+                        newP[i] = p[i] * decay - first / (second.squareRoot() / root2 + eps) * rate
                     }
                 }
             }
         }
+        let zeros = m == nil || v == nil ? Tensor.zeros(parameter.shape, dtype: parameter.dtype) : nil
         parameter.dtype.dispatchFloat(Update(p: parameter.detached().contiguous(), g: gradient.detached().contiguous(),
-                                             m: m?.detached().contiguous(), v: v?.detached().contiguous(), out: out, step: step),
+                                             m: (m ?? zeros!).detached().contiguous(), v: (v ?? zeros!).detached().contiguous(),
+                                             out: out, step: step),
                                       operation: "adamUpdate")
         return out
     }

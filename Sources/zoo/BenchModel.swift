@@ -60,9 +60,12 @@ struct ModelBenchmark {
     var trainStep: Double
     var inference: Double
     var peakRSS: Double
+    /// Median seconds of each part of the training step, in order.
+    var phases: [(name: String, seconds: Double)]
 
     var summary: String {
         String(format: "%@: training step %.3f s, inference %.3f s, peak RSS %.0f MiB", label, trainStep, inference, peakRSS)
+            + "\n  training step: " + phases.map { String(format: "%@ %.3f s", $0.name, $0.seconds) }.joined(separator: ", ")
     }
 
     static func run(model: String, paper: Bool, batch: Int, size: Int, warmups: Int = 2, runs: Int = 5) throws -> ModelBenchmark {
@@ -83,21 +86,36 @@ struct ModelBenchmark {
             return DetectionTarget(labels: Tensor((0..<count).map { _ in Int64(random.nextInt(below: classes)) }),
                                    boxes: Tensor.uniform([count, 4], low: 0.2, high: 0.5, generator: &random))
         }
+        let phaseNames = ["forward", "loss", "backward", "clipping and AdamW"]
+        var phaseTimes: [[Double]] = Array(repeating: [], count: phaseNames.count)
         func trainingStep() throws {
+            var clock = DispatchTime.now().uptimeNanoseconds
+            func lap(_ phase: Int) {
+                let now = DispatchTime.now().uptimeNanoseconds
+                phaseTimes[phase].append(Double(now - clock) / 1e9)
+                clock = now
+            }
             optimizer.zeroGrad()
-            try criterion(detector(images: images, mask: mask), targets: targets).total.backward()
+            let predictions = detector(images: images, mask: mask)
+            lap(0)
+            let loss = try criterion(predictions, targets: targets).total
+            lap(1)
+            loss.backward()
+            lap(2)
             _ = clipGradientNorm(parameters, maxNorm: trainer.clipMaxNorm > 0 ? trainer.clipMaxNorm : .infinity)
             optimizer.step()
+            lap(3)
         }
         detector.train()
         let trainStep = try median(warmups: warmups, runs: runs, trainingStep)
+        let phases = phaseNames.indices.map { (phaseNames[$0], phaseTimes[$0].suffix(runs).sorted()[runs / 2]) }
         detector.eval()
         let inference = try median(warmups: warmups, runs: runs) { _ = noGrad { detector(images: images, mask: mask) } }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let preset = paper ? "paper defaults" : "shapes preset"
         let label = "\(model) \(preset) (\(detector.parameterCount(trainableOnly: true) / 1000)k parameters), batch \(batch) of \(size)²"
-        return ModelBenchmark(label: label, trainStep: trainStep, inference: inference, peakRSS: Double(usage.ru_maxrss) / 1024)
+        return ModelBenchmark(label: label, trainStep: trainStep, inference: inference, peakRSS: Double(usage.ru_maxrss) / 1024, phases: phases)
     }
 
     /// The median wall time of `runs` calls after `warmups` untimed ones, in seconds.
