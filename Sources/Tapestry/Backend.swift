@@ -28,6 +28,10 @@ public protocol Backend: Sendable {
     // Along rows (ReferenceKernels+Rows.swift): `rows` contiguous runs of `length`.
     /// out[r] = sum/max/min of row r.
     func reduceRows<T: TensorElement>(_ op: ReduceOp, _ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<T>)
+    /// out[j] += Σ x[i] over every index i of `shape` that `outStrides` maps to j (stride 0
+    /// along the summed axes): a sum over any axes, read in x's own order, without moving
+    /// the summed axes last first. `out` holds the running totals (zeros to start).
+    func accumulateSum<T: TensorElement>(_ x: StridedOperand<T>, into out: UnsafeMutablePointer<T>, outStrides: [Int], shape: [Int])
     /// out[r] = index of the first maximum (or minimum) of row r.
     func argReduceRows<T: TensorElement>(max: Bool, _ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<Int64>)
     /// softmax (or log-softmax) of each row: exp(x − max) / Σ exp(x − max).

@@ -29,6 +29,31 @@ extension Backend {
         }
     }
 
+    public func accumulateSum<T: TensorElement>(_ x: StridedOperand<T>, into out: UnsafeMutablePointer<T>, outStrides: [Int],
+                                                shape: [Int]) {
+        let walk = StridedWalk(shape: shape, strides: [x.strides, outStrides], offsets: [0, 0])
+        let (xs, os) = (walk.innerStrides[0], walk.innerStrides[1])
+        let n = walk.rowLength
+        for r in 0..<walk.rowCount {
+            let row = x.base + walk.rowStarts[r &* 2], target = out + walk.rowStarts[r &* 2 &+ 1]
+            if os == 0 {
+                // The whole row sums into one total: four partial sums, as in reduceRows.
+                var s0 = T.zero, s1 = T.zero, s2 = T.zero, s3 = T.zero
+                var i = 0
+                while i &+ 4 <= n {
+                    s0 += row[i &* xs]; s1 += row[(i &+ 1) &* xs]; s2 += row[(i &+ 2) &* xs]; s3 += row[(i &+ 3) &* xs]
+                    i &+= 4
+                }
+                while i < n { s0 += row[i &* xs]; i &+= 1 }
+                target[0] += (s0 + s1) + (s2 + s3)
+            } else if os == 1 && xs == 1 {
+                for i in 0..<n { target[i] += row[i] }
+            } else {
+                for i in 0..<n { target[i &* os] += row[i &* xs] }
+            }
+        }
+    }
+
     public func argReduceRows<T: TensorElement>(max: Bool, _ x: UnsafePointer<T>, rows: Int, length: Int,
                                                 _ out: UnsafeMutablePointer<Int64>) {
         check(length > 0, "argmax/argmin: cannot reduce an empty axis")

@@ -109,17 +109,17 @@ extension Tensor {
     func scalar(_ value: Double) -> Tensor { Tensor(scalar: value, dtype: dtype) }
 
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        a.binary(.add, b).recorded("add", [a, b]) { g in [g.summed(toShape: a.shape), g.summed(toShape: b.shape)] }
+        a.binary(.add, b).recorded("add", [a, b]) { g in [ifTracked(a) { g.summed(toShape: a.shape) }, ifTracked(b) { g.summed(toShape: b.shape) }] }
     }
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        a.binary(.sub, b).recorded("sub", [a, b]) { g in [g.summed(toShape: a.shape), (-g).summed(toShape: b.shape)] }
+        a.binary(.sub, b).recorded("sub", [a, b]) { g in [ifTracked(a) { g.summed(toShape: a.shape) }, ifTracked(b) { (-g).summed(toShape: b.shape) }] }
     }
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        a.binary(.mul, b).recorded("mul", [a, b]) { g in [(g * b).summed(toShape: a.shape), (g * a).summed(toShape: b.shape)] }
+        a.binary(.mul, b).recorded("mul", [a, b]) { g in [ifTracked(a) { (g * b).summed(toShape: a.shape) }, ifTracked(b) { (g * a).summed(toShape: b.shape) }] }
     }
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         a.binary(.div, b).recorded("div", [a, b]) { g in
-            [(g / b).summed(toShape: a.shape), (g * -1 * a / (b * b)).summed(toShape: b.shape)]
+            [ifTracked(a) { (g / b).summed(toShape: a.shape) }, ifTracked(b) { (g * -1 * a / (b * b)).summed(toShape: b.shape) }]
         }
     }
 
@@ -187,8 +187,8 @@ extension Tensor {
         a.dtype.dispatch(Select(condition: condition, a: a, b: b, out: out))
         return out.recorded("where", [a, b]) { g in
             let zero = Tensor.zeros([], dtype: g.dtype)
-            return [Tensor.where(condition, g, zero).summed(toShape: a.shape),
-                    Tensor.where(condition, zero, g).summed(toShape: b.shape)]
+            return [ifTracked(a) { Tensor.where(condition, g, zero).summed(toShape: a.shape) },
+                    ifTracked(b) { Tensor.where(condition, zero, g).summed(toShape: b.shape) }]
         }
     }
 
@@ -259,4 +259,11 @@ extension Tensor {
         check(dtype == .bool, "logicalNot: needs a bool mask")
         return compare(.equal, Tensor(scalar: 0, dtype: .bool))
     }
+}
+
+/// `gradient()` when `input` takes part in differentiation, else nil: a derivative rule
+/// skips the work for inputs that need no gradient (a frozen scale, a constant mask).
+@inline(__always)
+func ifTracked(_ input: Tensor, _ gradient: () -> Tensor) -> Tensor? {
+    input.autograd == nil ? nil : gradient()
 }

@@ -63,8 +63,8 @@ extension Tensor {
         }
         a.dtype.dispatchFloat(Product(a: ma, b: mb, out: out, walk: walk, m: m, n: n, k: k), operation: "matmul")
         return out.recorded("matmul", [a, b]) { g in
-            [batchedMatmul(g, b.transposed()).summed(toShape: a.shape),
-             batchedMatmul(a.transposed(), g).summed(toShape: b.shape)]
+            [ifTracked(a) { batchedMatmul(g, b.transposed()).summed(toShape: a.shape) },
+             ifTracked(b) { batchedMatmul(a.transposed(), g).summed(toShape: b.shape) }]
         }
     }
 

@@ -23,6 +23,9 @@ extension Tensor {
     }
 
     func reduce(_ op: ReduceOp, axes: [Int], keepDim: Bool) -> Tensor {
+        if op == .sum && !(isContiguous && axes == Array((rank - axes.count)..<rank)) {
+            return accumulatedSum(axes: axes, keepDim: keepDim)
+        }
         struct Reduce: ElementKernel {
             let op: ReduceOp, input: Tensor, out: Tensor, rows: Int, length: Int
             func run<T: TensorElement>(_: T.Type) {
@@ -33,6 +36,22 @@ extension Tensor {
         let out = Tensor(uninitializedShape: reducedShape(axes, keepDim: keepDim), dtype: dtype)
         dtype.dispatch(Reduce(op: op, input: input, out: out, rows: rows, length: length))
         return out
+    }
+
+    /// Sum over axes that are not the trailing axes of a contiguous tensor (a bias's
+    /// gradient: [N, C, H, W] → [C]), accumulated in place without moving them last first.
+    private func accumulatedSum(axes: [Int], keepDim: Bool) -> Tensor {
+        struct Accumulate: ElementKernel {
+            let input: Tensor, out: Tensor, outStrides: [Int]
+            func run<T: TensorElement>(_: T.Type) {
+                backend.accumulateSum(input.operand(T.self), into: out.pointer(T.self), outStrides: outStrides, shape: input.shape)
+            }
+        }
+        let kept = reducedShape(axes, keepDim: true)
+        let out = Tensor.zeros(kept, dtype: dtype)
+        let outStrides = zip(contiguousStrides(kept), kept).map { stride, size in size == 1 ? 0 : stride }
+        dtype.dispatch(Accumulate(input: detached(), out: out, outStrides: outStrides))
+        return keepDim ? out : out.reshaped(reducedShape(axes, keepDim: false))
     }
 
     /// Sum over `axes` (all axes when nil).

@@ -210,6 +210,20 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         #expect(sum == (0..<(rows * columns)).map { a[$0] + b[($0 % columns) * rows + $0 / columns] })
     }
 
+    /// Sums over leading or interleaved axes (accumulated in place) and over the trailing
+    /// axes of a strided view, against loops over the indices.
+    @Test func sumsOverAnyAxesMatchLoops() {
+        let x = randomTensor([3, 4, 5], seed: 9), v = x.doubles()
+        func at(_ i: Int, _ j: Int, _ k: Int) -> Double { v[(i * 4 + j) * 5 + k] }
+        #expect(maxAbsDifference(x.sum(axes: [0, 2]).doubles(), (0..<4).map { j in (0..<3).flatMap { i in (0..<5).map { at(i, j, $0) } }.reduce(0, +) }) < 1e-12)
+        #expect(maxAbsDifference(x.sum(axis: 0).doubles(), (0..<20).map { jk in (0..<3).map { at($0, jk / 5, jk % 5) }.reduce(0, +) }) < 1e-12)
+        #expect(maxAbsDifference(x.sum(axis: 1, keepDim: true).doubles(), (0..<15).map { ik in (0..<4).map { at(ik / 5, $0, ik % 5) }.reduce(0, +) }) < 1e-12)
+        #expect(x.sum(axis: 1, keepDim: true).shape == [3, 1, 5] && x.sum(axes: [0, 2]).shape == [4])
+        let t = x.transposed(0, 2)   // [5, 4, 3], strided
+        #expect(maxAbsDifference(t.sum(axis: 2).doubles(), (0..<20).map { kj in (0..<3).map { at($0, kj % 4, kj / 4) }.reduce(0, +) }) < 1e-12)
+        #expect(maxAbsDifference(t.sum(axes: [0, 1]).doubles(), (0..<3).map { i in (0..<20).map { at(i, $0 % 4, $0 / 4) }.reduce(0, +) }) < 1e-12)
+    }
+
     @Test func tensorLevelFailuresAreTypedErrors() {
         #expect(throws: LinearAlgebraError.self) { try Tensor([1, 2, 2, 4] as [Double], shape: [2, 2]).inverse() }
         #expect(throws: LinearAlgebraError.notPositiveDefinite(order: 1)) { try Tensor([-1, 0, 0, 1] as [Double], shape: [2, 2]).cholesky() }
