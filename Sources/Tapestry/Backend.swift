@@ -36,6 +36,8 @@ public protocol Backend: Sendable {
     func argReduceRows<T: TensorElement>(max: Bool, _ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<Int64>)
     /// softmax (or log-softmax) of each row: exp(x − max) / Σ exp(x − max).
     func softmaxRows<T: FloatElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, log: Bool, _ out: UnsafeMutablePointer<T>)
+    /// The softmax derivative of each row: out = y ⊙ (g − Σ g ⊙ y), from the output y.
+    func softmaxBackwardRows<T: FloatElement>(_ y: UnsafePointer<T>, _ g: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<T>)
     /// Inclusive prefix sums of each row.
     func cumsumRows<T: TensorElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, _ out: UnsafeMutablePointer<T>)
     /// Stable sort permutation of each row (NaN sorts as largest).

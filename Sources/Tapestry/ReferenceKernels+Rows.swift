@@ -73,15 +73,11 @@ extension Backend {
         Parallel.forEach((rows + chunk - 1) / chunk, parallel: rows * length > 1 << 17) { block in
             for r in (block * chunk)..<Swift.min(rows, (block + 1) * chunk) {
                 let row = UnsafePointer(input.pointer) + r * length, target = output.pointer + r * length
-                var largest = -T.infinity
-                for i in 0..<length where row[i] > largest || row[i].isNaN { largest = row[i] }
+                // A NaN anywhere makes the total, and so every output, NaN (as in PyTorch).
+                var largest = VectorRows.max(row, length)
                 if largest == -T.infinity { largest = 0 }   // an all −∞ row gives NaN below, as in PyTorch
-                var total = T.zero
-                for i in 0..<length {
-                    let e = kernelExp(row[i] - largest)
-                    target[i] = e
-                    total += e
-                }
+                for i in 0..<length { target[i] = kernelExp(row[i] - largest) }
+                let total = VectorRows.sum(target, length)
                 if log {
                     let shift = largest + T.log(total)
                     for i in 0..<length { target[i] = row[i] - shift }
@@ -89,6 +85,20 @@ extension Backend {
                     let scale = 1 / total
                     for i in 0..<length { target[i] *= scale }
                 }
+            }
+        }
+    }
+
+    public func softmaxBackwardRows<T: FloatElement>(_ y: UnsafePointer<T>, _ g: UnsafePointer<T>, rows: Int, length: Int,
+                                                     _ out: UnsafeMutablePointer<T>) {
+        let pointers = UnsafeSendable((y, g, out))
+        let chunk = Swift.max(1, (1 << 16) / Swift.max(length, 1))
+        Parallel.forEach((rows + chunk - 1) / chunk, parallel: rows * length > 1 << 17) { block in
+            let (y, g, out) = pointers.value
+            for r in (block * chunk)..<Swift.min(rows, (block + 1) * chunk) {
+                let (yr, gr, target) = (y + r * length, g + r * length, out + r * length)
+                let dot = VectorRows.dot(gr, yr, length)
+                for i in 0..<length { target[i] = yr[i] * (gr[i] - dot) }
             }
         }
     }
@@ -142,5 +152,48 @@ func mergeSort(_ values: inout [Int], by less: (Int, Int) -> Bool) {
         }
         swap(&values, &buffer)
         width *= 2
+    }
+}
+
+/// Row reductions on 8 lanes at once (a scalar loop over a Float sum cannot be vectorised
+/// by the compiler, which must keep the additions in order).
+enum VectorRows {
+    @inline(__always)
+    static func load<T: FloatElement>(_ p: UnsafePointer<T>) -> SIMD8<T> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self)
+    }
+
+    /// Σ a[i]·b[i].
+    @inline(__always)
+    static func dot<T: FloatElement>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
+        var acc = SIMD8<T>()
+        var i = 0
+        while i &+ 8 <= n { acc += load(a + i) * load(b + i); i &+= 8 }
+        var total = acc.sum()
+        while i < n { total += a[i] * b[i]; i &+= 1 }
+        return total
+    }
+
+    /// Σ a[i].
+    @inline(__always)
+    static func sum<T: FloatElement>(_ a: UnsafePointer<T>, _ n: Int) -> T {
+        var acc = SIMD8<T>()
+        var i = 0
+        while i &+ 8 <= n { acc += load(a + i); i &+= 8 }
+        var total = acc.sum()
+        while i < n { total += a[i]; i &+= 1 }
+        return total
+    }
+
+    /// The largest a[i] (−∞ for n = 0); where a NaN lands depends on its lane, so callers
+    /// must let NaN propagate through what they compute from it.
+    @inline(__always)
+    static func max<T: FloatElement>(_ a: UnsafePointer<T>, _ n: Int) -> T {
+        var acc = SIMD8<T>(repeating: -T.infinity)
+        var i = 0
+        while i &+ 8 <= n { acc = pointwiseMax(acc, load(a + i)); i &+= 8 }
+        var largest = acc.max()
+        while i < n { largest = Swift.max(largest, a[i]); i &+= 1 }
+        return largest
     }
 }

@@ -2,13 +2,18 @@
 
 extension Tensor {
     /// softmax(x)ᵢ = exp(xᵢ − m) / Σⱼ exp(xⱼ − m) along `axis`, with m = max x (for stability).
-    /// One fused kernel; the derivative y ⊙ (g − Σ g ⊙ y) is written with tensor ops.
+    /// One fused kernel; its derivative y ⊙ (g − Σ g ⊙ y) another (written with tensor ops
+    /// when second derivatives are asked for).
     public func softmax(axis: Int = -1) -> Tensor {
         let a = normalizeAxis(axis, rank: rank)
         let y = softmaxKernel(axis: a, log: false)
         return y.recorded("softmax", [self]) { g in
-            let y = Tensor.output(y) { self.softmax(axis: a) }
-            return [y * (g - (g * y).sum(axis: a, keepDim: true))]
+            if GradMode.isEnabled {
+                // createGraph: the derivative as differentiable tensor ops.
+                let y = self.softmax(axis: a)
+                return [y * (g - (g * y).sum(axis: a, keepDim: true))]
+            }
+            return [Tensor.softmaxBackward(y, g, axis: a)]
         }
     }
 
@@ -18,6 +23,23 @@ extension Tensor {
         return softmaxKernel(axis: a, log: true).recorded("logSoftmax", [self]) { g in
             [g - self.softmax(axis: a) * g.sum(axis: a, keepDim: true)]
         }
+    }
+
+    /// y ⊙ (g − Σ g ⊙ y) along `axis`, row by row in one pass.
+    static func softmaxBackward(_ y: Tensor, _ g: Tensor, axis a: Int) -> Tensor {
+        struct Rows: FloatKernel {
+            let y: Tensor, g: Tensor, out: Tensor, rows: Int, length: Int
+            func run<T: FloatElement>(_: T.Type) {
+                backend.softmaxBackwardRows(y.pointer(T.self), g.pointer(T.self), rows: rows, length: length, out.pointer(T.self))
+            }
+        }
+        let last = y.rank - 1
+        let (movedY, movedG) = (y.detached().transposed(a, last).contiguous(), g.detached().transposed(a, last).contiguous())
+        let out = Tensor(uninitializedShape: movedY.shape, dtype: y.dtype)
+        let length = y.shape[a]
+        y.dtype.dispatchFloat(Rows(y: movedY, g: movedG, out: out, rows: movedY.count / Swift.max(length, 1), length: length),
+                              operation: "softmax backward")
+        return out.transposed(a, last).contiguous()
     }
 
     /// The composite definitions, kept to check the fused kernel against.

@@ -142,8 +142,20 @@ import Testing
                 for log in [false, true] {
                     let fused = log ? x.logSoftmax(axis: axis) : x.softmax(axis: axis)
                     #expect(maxAbsDifference(fused.doubles(), x.compositeSoftmax(axis: axis, log: log).doubles()) < 1e-12)
+                    // The backward kernel against the composite differentiated by the tape.
+                    let tracked = x.requiringGrad(), cotangent = randomTensor(x.shape, seed: 5)
+                    let kernel = gradient(of: ((log ? tracked.logSoftmax(axis: axis) : tracked.softmax(axis: axis)) * cotangent).sum(), wrt: tracked)
+                    let composite = gradient(of: (tracked.compositeSoftmax(axis: axis, log: log) * cotangent).sum(), wrt: tracked)
+                    #expect(maxAbsDifference(kernel.doubles(), composite.doubles()) < 1e-12, "axis \(axis), log \(log), \(x.shape)")
                 }
             }
+        }
+        // A NaN anywhere in a row makes the whole row NaN, wherever it falls among the vector lanes.
+        for position in [0, 5, 8, 16, 18] {
+            var values = (0..<19).map { Double($0) / 7 }
+            values[position] = .nan
+            let row = Tensor(values, shape: [1, 19], dtype: .float32).softmax().doubles()
+            #expect(row.allSatisfy { $0.isNaN }, "NaN at \(position)")
         }
         // Masked rows: −∞ entries get probability 0; a fully masked row is NaN (as in PyTorch).
         let masked = Tensor([0, -Double.infinity, 0, -Double.infinity, -Double.infinity, -Double.infinity], shape: [2, 3]).softmax()
