@@ -63,9 +63,8 @@ public final class FrozenBatchNorm2d: Layer {
     override public var ignoredStateKeys: Set<String> { ["num_batches_tracked"] }
 
     override public func forward(_ input: Tensor) -> Tensor {
-        let channel = [1, -1, 1, 1]
         let scale = weight.value * (runningVar.value + 1e-5).rsqrt()
         let shift = bias.value - runningMean.value * scale
-        return input * scale.reshaped(channel) + shift.reshaped(channel)
+        return input.channelAffine(scale: scale, shift: shift)
     }
 }

@@ -162,6 +162,23 @@ import Testing
         #expect(Array(masked.doubles()[0..<3]) == [0.5, 0, 0.5] && masked.doubles()[3...].allSatisfy(\.isNaN))
     }
 
+    /// The one-pass per-channel affine map equals `x * scale + shift` bit for bit (same
+    /// operations, same order), on an input large enough to be split between threads; its
+    /// gradients for input, scale and shift by gradcheck.
+    @Test func channelAffineEqualsMultiplyThenAdd() {
+        var rng = RandomGenerator(seed: 14)
+        let x = Tensor.normal([3, 16, 40, 41], generator: &rng)
+        let (scale, shift) = (Tensor.normal([16], generator: &rng), Tensor.normal([16], generator: &rng))
+        #expect(x.channelAffine(scale: scale, shift: shift).scalars(as: Float.self)
+                == (x * scale.reshaped([16, 1, 1]) + shift.reshaped([16, 1, 1])).scalars(as: Float.self))
+        expectGradcheck([randomTensor([2, 3, 4, 5], seed: 15), randomTensor([3], seed: 16), randomTensor([3], seed: 17)]) {
+            $0[0].channelAffine(scale: $0[1], shift: $0[2])
+        }
+        expectGradcheck([randomTensor([2, 3, 4], seed: 18), randomTensor([3], seed: 19), randomTensor([3], seed: 20)]) {
+            $0[0].channelAffine(scale: $0[1], shift: $0[2])
+        }
+    }
+
     /// (The unary ops are checked element by element in `BackendAgreement`.)
     @Test func clampPowerAndSoftmaxMatchFoundation() {
         let xs: [Double] = [-2, -0.5, 0.3, 1.7]
