@@ -31,6 +31,9 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Image side in pixels.")
     var size = 256
 
+    @Option(name: .customLong("set"), help: "Override one setting: key=value or section.key=value (repeatable), as for zoo train.")
+    var assignments: [String] = []
+
     @Flag(help: "Print {\"train_step_s\": ..., \"inference_s\": ..., \"peak_rss_mib\": ...}.")
     var json = false
 
@@ -41,7 +44,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         do {
-            let result = try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size)
+            let result = try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size, assignments: assignments)
             if json {
                 print(String(format: "{\"train_step_s\": %.4f, \"inference_s\": %.4f, \"peak_rss_mib\": %.0f}",
                              result.trainStep, result.inference, result.peakRSS))
@@ -68,9 +71,10 @@ struct ModelBenchmark {
             + "\n  training step: " + phases.map { String(format: "%@ %.3f s", $0.name, $0.seconds) }.joined(separator: ", ")
     }
 
-    static func run(model: String, paper: Bool, batch: Int, size: Int, warmups: Int = 2, runs: Int = 5) throws -> ModelBenchmark {
+    static func run(model: String, paper: Bool, batch: Int, size: Int, assignments: [String] = [], warmups: Int = 2,
+                    runs: Int = 5) throws -> ModelBenchmark {
         let entry = try Registry.entry(named: model)
-        let settings = try ZooRun.settings(model: model, shapes: !paper)
+        let settings = try ZooRun.settings(model: model, shapes: !paper, assignments: assignments)
         let trainer = try settings.decode(TrainerConfig.self, section: "trainer")
         let classes = settings.value("model.num_classes")?.intValue ?? 1
         DefaultRandom.manualSeed(trainer.seed)
@@ -113,7 +117,7 @@ struct ModelBenchmark {
         let inference = try median(warmups: warmups, runs: runs) { _ = noGrad { detector(images: images, mask: mask) } }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let preset = paper ? "paper defaults" : "shapes preset"
+        let preset = (paper ? "paper defaults" : "shapes preset") + assignments.map { ", " + $0 }.joined()
         let label = "\(model) \(preset) (\(detector.parameterCount(trainableOnly: true) / 1000)k parameters), batch \(batch) of \(size)²"
         return ModelBenchmark(label: label, trainStep: trainStep, inference: inference, peakRSS: Double(usage.ru_maxrss) / 1024, phases: phases)
     }

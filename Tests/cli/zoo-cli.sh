@@ -136,5 +136,15 @@ check "make-shapes rejects a bad size" 64 "$zoo" make-shapes --output /tmp/never
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
 check "parity on a missing file" 1 "$zoo" parity /nonexistent.safetensors
 check "unknown subcommand" 64 "$zoo" no-such-command
+check "bench model with settings" 0 "$zoo" bench model detr --batch 1 --size 64 --set model.num_queries=3 --set model.enc_layers=1 --json
+STEP="$LAST_OUTPUT" python3 -c '
+import json, os
+r = json.loads(os.environ["STEP"].strip().splitlines()[-1])
+assert set(r) == {"train_step_s", "inference_s", "peak_rss_mib"} and all(v > 0 for v in r.values()), r
+' || { failed=$((failed + 1)); echo "FAIL bench model --json prints the three figures: $LAST_OUTPUT"; }
+check "bench model unknown setting" 1 "$zoo" bench model detr --set model.no_such_key=1
+grep -q "no_such_key" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model names the unknown setting: $LAST_OUTPUT"; }
+check "bench unknown section" 64 "$zoo" bench layers --only nonsense
+grep -q "unknown section nonsense" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --only names the unknown section: $LAST_OUTPUT"; }
 echo "zoo-cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
