@@ -40,17 +40,46 @@ extension Tensor {
     }
 
     /// Max pooling (`F.max_pool2d`): padded cells count as −∞; the gradient goes to the
-    /// first maximum of each window.
+    /// first maximum of each window (a NaN counts as the maximum, as in PyTorch). Each
+    /// window's first maximum is found by a scan of the image in place; the output is a
+    /// gather at those positions, so its gradient is the gather's scatter.
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                           dilation: (Int, Int) = (1, 1)) -> Tensor {
         let stride = stride ?? kernel
         check(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "maxPool2d: padding must be at most half the kernel")
         let g = patchGeometry(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
-        let source = padded([(padding.0, padding.0), (padding.1, padding.1)], value: -.infinity)
-        let windows = source.unfold(kernel: kernel, stride: stride, dilation: dilation)
-            .reshaped([g.batch, g.channels, kernel.0 * kernel.1, g.outHeight * g.outWidth])
-        let best = windows.argmax(axis: 2, keepDim: true)
-        return windows.gather(axis: 2, index: best).reshaped([g.batch, g.channels, g.outHeight, g.outWidth])
+        struct WindowMaxima: FloatKernel {
+            let x: Tensor, indices: Tensor, g: PatchGeometry
+            func run<T: FloatElement>(_: T.Type) {
+                let pointers = UnsafeSendable((x.pointer(T.self), indices.pointer(Int64.self)))
+                let (g, plane) = (self.g, g.height * g.width)
+                Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * g.outHeight * g.outWidth > 1 << 14) { p in
+                    let (image, indices) = (pointers.value.0 + p * plane, pointers.value.1 + p * g.outHeight * g.outWidth)
+                    for oy in 0..<g.outHeight {
+                        for ox in 0..<g.outWidth {
+                            var best = -1, bestValue = -T.infinity
+                            scan: for ki in 0..<g.kernel.h {
+                                let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
+                                guard y >= 0 && y < g.height else { continue }
+                                for kj in 0..<g.kernel.w {
+                                    let x = ox * g.stride.w - g.padding.w + kj * g.dilation.w
+                                    guard x >= 0 && x < g.width else { continue }
+                                    let v = image[y * g.width + x]
+                                    if v.isNaN { best = y * g.width + x; break scan }
+                                    if best < 0 || v > bestValue { (best, bestValue) = (y * g.width + x, v) }
+                                }
+                            }
+                            indices[oy * g.outWidth + ox] = Int64(best)
+                        }
+                    }
+                }
+            }
+        }
+        let planes = g.batch * g.channels
+        let indices = Tensor(uninitializedShape: [planes, g.outHeight * g.outWidth], dtype: .int64)
+        dtype.dispatchFloat(WindowMaxima(x: detached().contiguous(), indices: indices, g: g), operation: "maxPool2d")
+        return reshaped([planes, g.height * g.width]).gather(axis: 1, index: indices)
+            .reshaped([g.batch, g.channels, g.outHeight, g.outWidth])
     }
 
     /// Average pooling (`F.avg_pool2d`, count_include_pad=True): the mean of each window,

@@ -25,22 +25,19 @@ public final class BatchNorm2d: Layer {
 
     override public func forward(_ input: Tensor) -> Tensor {
         check(input.rank == 4 && input.shape[1] == weight.shape[0], "BatchNorm2d(\(weight.shape[0])): input must be [N, \(weight.shape[0]), H, W], got \(input.shape)")
-        let channel = [1, -1, 1, 1]
-        let mean: Tensor, variance: Tensor
-        if training {
-            mean = input.mean(axes: [0, 2, 3], keepDim: true)
-            variance = input.variance(axes: [0, 2, 3], correction: 0, keepDim: true)
-            let n = Double(input.count / input.shape[1])
-            noGrad {
-                runningMean.value = runningMean.value * (1 - momentum) + mean.reshaped([-1]).detached() * momentum
-                runningVar.value = runningVar.value * (1 - momentum) + variance.reshaped([-1]).detached() * (momentum * n / Swift.max(n - 1, 1))
-                numBatchesTracked.value = numBatchesTracked.value + Tensor(scalar: 1, dtype: .int64)
-            }
-        } else {
-            mean = runningMean.value.reshaped(channel)
-            variance = runningVar.value.reshaped(channel)
+        guard training else {
+            // Evaluation: the running statistics, one per-channel affine map.
+            let scale = weight.value * (runningVar.value + eps).rsqrt()
+            return input.channelAffine(scale: scale, shift: bias.value - runningMean.value * scale)
         }
-        return (input - mean) * (variance + eps).rsqrt() * weight.value.reshaped(channel) + bias.value.reshaped(channel)
+        let (output, mean, variance) = input.batchNormTraining(weight: weight.value, bias: bias.value, eps: eps)
+        let n = Double(input.count / input.shape[1])
+        noGrad {
+            runningMean.value = runningMean.value * (1 - momentum) + mean * momentum
+            runningVar.value = runningVar.value * (1 - momentum) + variance * (momentum * n / Swift.max(n - 1, 1))
+            numBatchesTracked.value = numBatchesTracked.value + Tensor(scalar: 1, dtype: .int64)
+        }
+        return output
     }
 }
 

@@ -329,6 +329,16 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         let flat = Tensor.zeros([1, 1, 2, 2], dtype: .float64).requiringGrad()
         flat.maxPool2d(kernel: (2, 2)).sum().backward()
         expectClose(flat.grad!, [1, 0, 0, 0])
+        // A NaN in a window is its maximum (as in PyTorch); it reaches only that window.
+        let withNaN = Tensor([1, .nan, 3, 4, 5, 6, 7, 8, 9] as [Double], shape: [1, 1, 3, 3]).maxPool2d(kernel: (2, 2), stride: (1, 1))
+        #expect(withNaN.doubles()[0].isNaN && withNaN.doubles()[1].isNaN && withNaN.doubles()[2...] == [8, 9])
+        // Against the definition (pad with −∞, unfold, first maximum of each window) on
+        // 2·5 planes of 23 × 23, split between threads, with a stride, padding and dilation.
+        let image = randomTensor([2, 5, 23, 23], seed: 61)
+        let windows = image.padded([(1, 1), (2, 2)], value: -.infinity).unfold(kernel: (3, 5), stride: (2, 1), dilation: (1, 2))
+        let oh = (23 + 2 - 3) / 2 + 1, ow = (23 + 4 - 9) / 1 + 1
+        let expected = windows.reshaped([2, 5, 15, oh * ow]).max(axis: 2)
+        #expect(image.maxPool2d(kernel: (3, 5), stride: (2, 1), padding: (1, 2), dilation: (1, 2)).doubles() == expected.doubles())
     }
 
     @Test func interpolationByHand() {

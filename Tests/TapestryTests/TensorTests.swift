@@ -179,6 +179,39 @@ import Testing
         }
     }
 
+    /// Training-mode batch norm's kernels against the formula written with tensor ops
+    /// (outputs, statistics and all three gradients, Float64), small and split between
+    /// threads; gradcheck of the kernel; second derivatives (through the composite) by
+    /// gradcheck of the first.
+    @Test func fusedBatchNormMatchesTheComposite() {
+        for (shape, seed) in [([3, 4, 5, 6], UInt64(21)), ([4, 16, 24, 24], 22), ([5, 3, 7], 23)] {
+            let x = randomTensor(shape, seed: seed, low: -2, high: 3).requiringGrad()
+            let (w, b) = (randomTensor([shape[1]], seed: seed + 10).requiringGrad(), randomTensor([shape[1]], seed: seed + 20).requiringGrad())
+            let cotangent = randomTensor(shape, seed: seed + 30)
+            let (fused, mean, variance) = x.batchNormTraining(weight: w, bias: b, eps: 1e-5)
+            let composite = x.compositeBatchNorm(weight: w, bias: b, eps: 1e-5)
+            #expect(maxAbsDifference(fused.doubles(), composite.doubles()) < 1e-12, "\(shape)")
+            let axes = [0] + Array(2..<shape.count)
+            #expect(maxAbsDifference(mean.doubles(), x.mean(axes: axes).doubles()) < 1e-12)
+            #expect(maxAbsDifference(variance.doubles(), x.variance(axes: axes, correction: 0).doubles()) < 1e-12)
+            let kernel = gradients(of: [fused], wrt: [x, w, b], cotangents: [cotangent])
+            let reference = gradients(of: [composite], wrt: [x, w, b], cotangents: [cotangent])
+            for (i, name) in ["input", "weight", "bias"].enumerated() {
+                #expect(maxAbsDifference(kernel[i].doubles(), reference[i].doubles()) < 1e-11, "\(shape): \(name) gradient")
+            }
+        }
+        let inputs = [randomTensor([2, 3, 4, 3], seed: 24), randomTensor([3], seed: 25), randomTensor([3], seed: 26)]
+        expectGradcheck(inputs) { $0[0].batchNormTraining(weight: $0[1], bias: $0[2], eps: 1e-5).output }
+        expectGradcheck(inputs) { v in
+            // gradcheck's numerical passes run untracked, without recording: this one records.
+            enableGrad {
+                let input = v[0].requiresGrad ? v[0] : v[0].requiringGrad()
+                let y = input.batchNormTraining(weight: v[1], bias: v[2], eps: 1e-5).output
+                return gradient(of: (y * y * y).sum(), wrt: input, createGraph: true)
+            }
+        }
+    }
+
     /// (The unary ops are checked element by element in `BackendAgreement`.)
     @Test func clampPowerAndSoftmaxMatchFoundation() {
         let xs: [Double] = [-2, -0.5, 0.3, 1.7]
