@@ -61,16 +61,20 @@ extension Backend {
     public func compare<T: TensorElement>(_ op: CompareOp, _ a: StridedOperand<T>, _ b: StridedOperand<T>,
                                           _ out: UnsafeMutablePointer<Bool8>, shape: [Int]) {
         let walk = StridedWalk(shape: shape, strides: [a.strides, b.strides, contiguousStrides(shape)], offsets: [0, 0, 0])
-        @inline(__always) func map(_ f: (T, T) -> Bool) {
-            map2(a, b, out, walk: walk, rows: 0..<walk.rowCount, columns: 0..<walk.rowLength) { Bool8(f($0, $1)) }
-        }
-        switch op {
-        case .equal: map { $0 == $1 }
-        case .notEqual: map { $0 != $1 }
-        case .less: map { $0 < $1 }
-        case .lessEqual: map { $0 <= $1 }
-        case .greater: map { $0 > $1 }
-        case .greaterEqual: map { $0 >= $1 }
+        let operands = UnsafeSendable((a, b, SendablePointer(pointer: out)))
+        walk.forEachPiece { rows, columns in
+            let (a, b, out) = operands.value
+            @inline(__always) func map(_ f: (T, T) -> Bool) {
+                map2(a, b, out.pointer, walk: walk, rows: rows, columns: columns) { Bool8(f($0, $1)) }
+            }
+            switch op {
+            case .equal: map { $0 == $1 }
+            case .notEqual: map { $0 != $1 }
+            case .less: map { $0 < $1 }
+            case .lessEqual: map { $0 <= $1 }
+            case .greater: map { $0 > $1 }
+            case .greaterEqual: map { $0 >= $1 }
+            }
         }
     }
 
@@ -79,11 +83,13 @@ extension Backend {
         let walk = StridedWalk(shape: shape, strides: [cond.strides, a.strides, b.strides, contiguousStrides(shape)],
                                offsets: [0, 0, 0, 0])
         let (sc, sa, sb) = (walk.innerStrides[0], walk.innerStrides[1], walk.innerStrides[2])
-        for r in 0..<walk.rowCount {
-            let c = cond.base + walk.rowStarts[r &* 4], pa = a.base + walk.rowStarts[r &* 4 &+ 1]
-            let pb = b.base + walk.rowStarts[r &* 4 &+ 2], po = out + walk.rowStarts[r &* 4 &+ 3]
-            for i in 0..<walk.rowLength {
-                po[i] = c[i &* sc].value ? pa[i &* sa] : pb[i &* sb]
+        let operands = UnsafeSendable((cond, a, b, SendablePointer(pointer: out)))
+        walk.forEachPiece { rows, columns in
+            let (cond, a, b, out) = operands.value
+            for r in rows {
+                let c = cond.base + walk.rowStarts[r &* 4], pa = a.base + walk.rowStarts[r &* 4 &+ 1]
+                let pb = b.base + walk.rowStarts[r &* 4 &+ 2], po = out.pointer + walk.rowStarts[r &* 4 &+ 3]
+                for i in columns { po[i] = c[i &* sc].value ? pa[i &* sa] : pb[i &* sb] }
             }
         }
     }
@@ -91,12 +97,16 @@ extension Backend {
     public func copy<T: TensorElement>(_ src: StridedOperand<T>, to dst: UnsafeMutablePointer<T>, dstStrides: [Int], shape: [Int]) {
         let walk = StridedWalk(shape: shape, strides: [src.strides, dstStrides], offsets: [0, 0])
         let (ss, ds) = (walk.innerStrides[0], walk.innerStrides[1])
-        for r in 0..<walk.rowCount {
-            let s = src.base + walk.rowStarts[r &* 2], d = dst + walk.rowStarts[r &* 2 &+ 1]
-            if ss == 1 && ds == 1 {
-                d.update(from: s, count: walk.rowLength)
-            } else {
-                for i in 0..<walk.rowLength { d[i &* ds] = s[i &* ss] }
+        let operands = UnsafeSendable((src, SendablePointer(pointer: dst)))
+        walk.forEachPiece { rows, columns in
+            let (src, dst) = operands.value
+            for r in rows {
+                let s = src.base + walk.rowStarts[r &* 2], d = dst.pointer + walk.rowStarts[r &* 2 &+ 1]
+                if ss == 1 && ds == 1 {
+                    (d + columns.lowerBound).update(from: s + columns.lowerBound, count: columns.count)
+                } else {
+                    for i in columns { d[i &* ds] = s[i &* ss] }
+                }
             }
         }
     }
@@ -104,9 +114,13 @@ extension Backend {
     public func cast<S: TensorElement, D: TensorElement>(_ src: StridedOperand<S>, to dst: UnsafeMutablePointer<D>, shape: [Int]) {
         let walk = StridedWalk(shape: shape, strides: [src.strides, contiguousStrides(shape)], offsets: [0, 0])
         let ss = walk.innerStrides[0]
-        for r in 0..<walk.rowCount {
-            let s = src.base + walk.rowStarts[r &* 2], d = dst + walk.rowStarts[r &* 2 &+ 1]
-            for i in 0..<walk.rowLength { d[i] = D(fromDouble: s[i &* ss].asDouble) }
+        let operands = UnsafeSendable((src, SendablePointer(pointer: dst)))
+        walk.forEachPiece { rows, columns in
+            let (src, dst) = operands.value
+            for r in rows {
+                let s = src.base + walk.rowStarts[r &* 2], d = dst.pointer + walk.rowStarts[r &* 2 &+ 1]
+                for i in columns { d[i] = D(fromDouble: s[i &* ss].asDouble) }
+            }
         }
     }
 }

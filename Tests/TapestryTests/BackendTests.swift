@@ -202,12 +202,16 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         let ta = Tensor(a, shape: [long]), tb = Tensor(b, shape: [long])
         #expect((ta - tb).scalars(as: Float.self) == zip(a, b).map { $0 - $1 })
         #expect(ta.relu().scalars(as: Float.self) == a.map { Swift.max($0, 0) })
+        let greater = ta .> tb
+        #expect(greater.cast(to: .float32).scalars(as: Float.self) == zip(a, b).map { $0 > $1 ? 1 : 0 })
+        #expect(Tensor.where(greater, ta, tb).scalars(as: Float.self) == zip(a, b).map { Swift.max($0, $1) })
         let matrix = Tensor(Array(a[0..<(rows * columns)]), shape: [rows, columns]), row = Tensor(Array(b[0..<columns]), shape: [columns])
         let product = (matrix * row).scalars(as: Float.self)
         #expect(product == (0..<(rows * columns)).map { a[$0] * b[$0 % columns] })
         let transposed = Tensor(Array(b[0..<(rows * columns)]), shape: [columns, rows]).transposed()
         let sum = (matrix + transposed).scalars(as: Float.self)
         #expect(sum == (0..<(rows * columns)).map { a[$0] + b[($0 % columns) * rows + $0 / columns] })
+        #expect(transposed.contiguous().scalars(as: Float.self) == (0..<(rows * columns)).map { b[($0 % columns) * rows + $0 / columns] })
     }
 
     /// Sums over leading or interleaved axes (accumulated in place) and over the trailing
