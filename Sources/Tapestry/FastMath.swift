@@ -3,7 +3,7 @@
 /// loop about a quarter of that. Float64 keeps the C library's functions: it is the
 /// precision of gradient checks, not of training.
 enum FastMath {
-    /// eˣ within 1 ulp of the correctly rounded value, with `expf`'s edge cases (+∞ above
+    /// eˣ within 1.5 ulp of the exact value, with `expf`'s edge cases (+∞ above
     /// 88.72, gradual underflow to 0 below −103.97, NaN kept).
     ///
     /// Cody & Waite's reduction (Cephes' `expf`): x = n·ln 2 + r with n = round(x/ln 2) and

@@ -36,3 +36,10 @@ public enum Parallel {
         }
     }
 }
+
+/// A value handed to kernel threads — pointers into tensors, tuples of them — that the
+/// threads share without locking: each writes only its own part of the memory they point to.
+struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -34,14 +34,14 @@ extension Backend {
                                                             _ gradLocations: UnsafeMutablePointer<T>, _ gradWeights: UnsafeMutablePointer<T>,
                                                             _ g: DeformableGeometry) {
         let shared = DeformablePointers(value: value, locations: locations, weights: weights, out: gradValue)
-        let (gOut, gLoc, gW) = (SendablePointer(pointer: UnsafeMutablePointer(mutating: gradOut)), SendablePointer(pointer: gradLocations),
-                                SendablePointer(pointer: gradWeights))
+        let (gOut, gLoc, gW) = (UnsafeSendable(gradOut), UnsafeSendable(gradLocations),
+                                UnsafeSendable(gradWeights))
         let work = g.batch * g.queries * g.heads * g.levels.count * g.points * g.channels
         Parallel.forEach(g.batch * g.heads, parallel: work > 1 << 15) { item in
             let (b, m) = (item / g.heads, item % g.heads)
             let c = g.channels
             for q in 0..<g.queries {
-                let upstream = UnsafePointer(gOut.pointer) + ((b * g.queries + q) * g.heads + m) * c
+                let upstream = gOut.value + ((b * g.queries + q) * g.heads + m) * c
                 for (l, level) in g.levels.enumerated() {
                     for p in 0..<g.points {
                         let index = (((b * g.queries + q) * g.heads + m) * g.levels.count + l) * g.points + p
@@ -67,11 +67,11 @@ extension Backend {
                             return dot
                         }
                         let (d00, d01, d10, d11) = (neighbour(0, 0), neighbour(0, 1), neighbour(1, 0), neighbour(1, 1))
-                        gW.pointer[index] = (1 - fx) * (1 - fy) * d00 + fx * (1 - fy) * d01 + (1 - fx) * fy * d10 + fx * fy * d11
+                        gW.value[index] = (1 - fx) * (1 - fy) * d00 + fx * (1 - fy) * d01 + (1 - fx) * fy * d10 + fx * fy * d11
                         let du = (1 - fy) * (d01 - d00) + fy * (d11 - d10)
                         let dv = (1 - fx) * (d10 - d00) + fx * (d11 - d01)
-                        gLoc.pointer[2 * index] = weight * du * T(level.width)
-                        gLoc.pointer[2 * index + 1] = weight * dv * T(level.height)
+                        gLoc.value[2 * index] = weight * du * T(level.width)
+                        gLoc.value[2 * index + 1] = weight * dv * T(level.height)
                     }
                 }
             }

@@ -6,9 +6,9 @@ import Foundation
 extension Backend {
     /// Threaded over contiguous ranges. Float32 exp and sigmoid use `FastMath`.
     public func unary<T: FloatElement>(_ op: UnaryOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
-        let input = SendablePointer(pointer: UnsafeMutablePointer(mutating: x)), output = SendablePointer(pointer: y)
+        let input = UnsafeSendable(x), output = UnsafeSendable(y)
         Parallel.forRanges(count) { range in
-            unaryRange(op, UnsafePointer(input.pointer) + range.lowerBound, output.pointer + range.lowerBound, count: range.count)
+            unaryRange(op, input.value + range.lowerBound, output.value + range.lowerBound, count: range.count)
         }
     }
 
@@ -42,10 +42,10 @@ extension Backend {
     public func binary<T: TensorElement>(_ op: BinaryOp, _ a: StridedOperand<T>, _ b: StridedOperand<T>,
                                          _ out: UnsafeMutablePointer<T>, shape: [Int]) {
         let walk = StridedWalk(shape: shape, strides: [a.strides, b.strides, contiguousStrides(shape)], offsets: [0, 0, 0])
-        let operands = UnsafeSendable((a, b, SendablePointer(pointer: out)))
+        let operands = UnsafeSendable((a, b, out))
         walk.forEachPiece { rows, columns in
             let (a, b, out) = operands.value
-            @inline(__always) func map(_ f: (T, T) -> T) { map2(a, b, out.pointer, walk: walk, rows: rows, columns: columns, f) }
+            @inline(__always) func map(_ f: (T, T) -> T) { map2(a, b, out, walk: walk, rows: rows, columns: columns, f) }
             switch op {
             case .add: map { $0 + $1 }
             case .sub: map { $0 - $1 }
@@ -61,11 +61,11 @@ extension Backend {
     public func compare<T: TensorElement>(_ op: CompareOp, _ a: StridedOperand<T>, _ b: StridedOperand<T>,
                                           _ out: UnsafeMutablePointer<Bool8>, shape: [Int]) {
         let walk = StridedWalk(shape: shape, strides: [a.strides, b.strides, contiguousStrides(shape)], offsets: [0, 0, 0])
-        let operands = UnsafeSendable((a, b, SendablePointer(pointer: out)))
+        let operands = UnsafeSendable((a, b, out))
         walk.forEachPiece { rows, columns in
             let (a, b, out) = operands.value
             @inline(__always) func map(_ f: (T, T) -> Bool) {
-                map2(a, b, out.pointer, walk: walk, rows: rows, columns: columns) { Bool8(f($0, $1)) }
+                map2(a, b, out, walk: walk, rows: rows, columns: columns) { Bool8(f($0, $1)) }
             }
             switch op {
             case .equal: map { $0 == $1 }
@@ -83,12 +83,12 @@ extension Backend {
         let walk = StridedWalk(shape: shape, strides: [cond.strides, a.strides, b.strides, contiguousStrides(shape)],
                                offsets: [0, 0, 0, 0])
         let (sc, sa, sb) = (walk.innerStrides[0], walk.innerStrides[1], walk.innerStrides[2])
-        let operands = UnsafeSendable((cond, a, b, SendablePointer(pointer: out)))
+        let operands = UnsafeSendable((cond, a, b, out))
         walk.forEachPiece { rows, columns in
             let (cond, a, b, out) = operands.value
             for r in rows {
                 let c = cond.base + walk.rowStarts[r &* 4], pa = a.base + walk.rowStarts[r &* 4 &+ 1]
-                let pb = b.base + walk.rowStarts[r &* 4 &+ 2], po = out.pointer + walk.rowStarts[r &* 4 &+ 3]
+                let pb = b.base + walk.rowStarts[r &* 4 &+ 2], po = out + walk.rowStarts[r &* 4 &+ 3]
                 for i in columns { po[i] = c[i &* sc].value ? pa[i &* sa] : pb[i &* sb] }
             }
         }
@@ -97,11 +97,11 @@ extension Backend {
     public func copy<T: TensorElement>(_ src: StridedOperand<T>, to dst: UnsafeMutablePointer<T>, dstStrides: [Int], shape: [Int]) {
         let walk = StridedWalk(shape: shape, strides: [src.strides, dstStrides], offsets: [0, 0])
         let (ss, ds) = (walk.innerStrides[0], walk.innerStrides[1])
-        let operands = UnsafeSendable((src, SendablePointer(pointer: dst)))
+        let operands = UnsafeSendable((src, dst))
         walk.forEachPiece { rows, columns in
             let (src, dst) = operands.value
             for r in rows {
-                let s = src.base + walk.rowStarts[r &* 2], d = dst.pointer + walk.rowStarts[r &* 2 &+ 1]
+                let s = src.base + walk.rowStarts[r &* 2], d = dst + walk.rowStarts[r &* 2 &+ 1]
                 if ss == 1 && ds == 1 {
                     (d + columns.lowerBound).update(from: s + columns.lowerBound, count: columns.count)
                 } else {
@@ -114,11 +114,11 @@ extension Backend {
     public func cast<S: TensorElement, D: TensorElement>(_ src: StridedOperand<S>, to dst: UnsafeMutablePointer<D>, shape: [Int]) {
         let walk = StridedWalk(shape: shape, strides: [src.strides, contiguousStrides(shape)], offsets: [0, 0])
         let ss = walk.innerStrides[0]
-        let operands = UnsafeSendable((src, SendablePointer(pointer: dst)))
+        let operands = UnsafeSendable((src, dst))
         walk.forEachPiece { rows, columns in
             let (src, dst) = operands.value
             for r in rows {
-                let s = src.base + walk.rowStarts[r &* 2], d = dst.pointer + walk.rowStarts[r &* 2 &+ 1]
+                let s = src.base + walk.rowStarts[r &* 2], d = dst + walk.rowStarts[r &* 2 &+ 1]
                 for i in columns { d[i] = D(fromDouble: s[i &* ss].asDouble) }
             }
         }
@@ -149,12 +149,6 @@ func map2<T, U>(_ a: StridedOperand<T>, _ b: StridedOperand<T>, _ out: UnsafeMut
             for i in 0..<count { po[i] = f(pa[i &* sa], pb[i &* sb]) }
         }
     }
-}
-
-/// A value handed to kernel threads that only read it (pointers and what holds them).
-struct UnsafeSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
 
 extension StridedWalk {

@@ -64,11 +64,6 @@ struct MatrixStrides {
     let columns: Int
 }
 
-/// A raw pointer that may cross into worker threads (each worker writes a disjoint part).
-struct SendablePointer<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>
-}
-
 enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
     typealias T = V.Scalar
     static var mr: Int { 6 }
@@ -99,8 +94,8 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
                 // item count is a multiple of the thread count (no thread idles at the end).
                 let splits = parallel ? Parallel.threadCount / gcd(mBlocks, Parallel.threadCount) : 1
                 let panelsPerSplit = (panels + splits - 1) / splits
-                let sharedB = SendablePointer(pointer: packedB), sharedC = SendablePointer(pointer: c)
-                let aBase = SendablePointer(pointer: UnsafeMutablePointer(mutating: a))
+                let sharedB = UnsafeSendable(packedB), sharedC = UnsafeSendable(c)
+                let aBase = UnsafeSendable(a)
                 Parallel.forEach(mBlocks * splits, parallel: parallel) { item in
                     let ic = (item / splits) * mc, split = item % splits
                     let mcCur = min(mc, m - ic)
@@ -108,12 +103,12 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
                     guard firstPanel < lastPanel else { return }
                     let packedA = UnsafeMutablePointer<T>.allocate(capacity: (mc + mr) * kc)
                     defer { packedA.deallocate() }
-                    packA(UnsafePointer(aBase.pointer) + ic * sa.rows + pc * sa.columns, sa, m: mcCur, kc: kcCur, into: packedA)
+                    packA(aBase.value + ic * sa.rows + pc * sa.columns, sa, m: mcCur, kc: kcCur, into: packedA)
                     for panel in firstPanel..<lastPanel {
                         let jr = panel * nr
                         for ir in stride(from: 0, to: mcCur, by: mr) {
-                            tile(kc: kcCur, a: packedA + ir * kcCur, b: sharedB.pointer + panel * nr * kcCur,
-                                 c: sharedC.pointer + (ic + ir) * ldc + jc + jr, ldc: ldc,
+                            tile(kc: kcCur, a: packedA + ir * kcCur, b: sharedB.value + panel * nr * kcCur,
+                                 c: sharedC.value + (ic + ir) * ldc + jc + jr, ldc: ldc,
                                  rows: min(mr, mcCur - ir), columns: min(nr, ncCur - jr), accumulate: addToC)
                         }
                     }

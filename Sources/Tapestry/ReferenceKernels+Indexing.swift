@@ -31,11 +31,11 @@ extension Backend {
     }
 
     public func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry) {
-        let image = SendablePointer(pointer: UnsafeMutablePointer(mutating: x)), out = SendablePointer(pointer: cols)
+        let image = UnsafeSendable(x), out = UnsafeSendable(cols)
         let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
         Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
-            let source = UnsafePointer(image.pointer) + plane * g.height * g.width
-            var row = out.pointer + plane * patchRows * length
+            let source = image.value + plane * g.height * g.width
+            var row = out.value + plane * patchRows * length
             for ki in 0..<g.kernel.h {
                 for kj in 0..<g.kernel.w {
                     forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in
@@ -57,12 +57,12 @@ extension Backend {
     }
 
     public func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry) {
-        let image = SendablePointer(pointer: x), input = SendablePointer(pointer: UnsafeMutablePointer(mutating: cols))
+        let image = UnsafeSendable(x), input = UnsafeSendable(cols)
         let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
         Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
-            let target = image.pointer + plane * g.height * g.width
+            let target = image.value + plane * g.height * g.width
             target.initialize(repeating: 0, count: g.height * g.width)
-            var row = UnsafePointer(input.pointer) + plane * patchRows * length
+            var row = input.value + plane * patchRows * length
             for ki in 0..<g.kernel.h {
                 for kj in 0..<g.kernel.w {
                     forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in

@@ -68,11 +68,11 @@ extension Backend {
     }
 
     public func softmaxRows<T: FloatElement>(_ x: UnsafePointer<T>, rows: Int, length: Int, log: Bool, _ out: UnsafeMutablePointer<T>) {
-        let input = SendablePointer(pointer: UnsafeMutablePointer(mutating: x)), output = SendablePointer(pointer: out)
+        let input = UnsafeSendable(x), output = UnsafeSendable(out)
         let chunk = Swift.max(1, (1 << 16) / Swift.max(length, 1))
         Parallel.forEach((rows + chunk - 1) / chunk, parallel: rows * length > 1 << 17) { block in
             for r in (block * chunk)..<Swift.min(rows, (block + 1) * chunk) {
-                let row = UnsafePointer(input.pointer) + r * length, target = output.pointer + r * length
+                let row = input.value + r * length, target = output.value + r * length
                 // A NaN anywhere makes the total, and so every output, NaN (as in PyTorch).
                 var largest = VectorRows.max(row, length)
                 if largest == -T.infinity { largest = 0 }   // an all −∞ row gives NaN below, as in PyTorch

@@ -116,6 +116,19 @@ extension Tensor {
         GradMode.isEnabled ? recompute() : value
     }
 
+    /// For the derivative rule of a fused operation when the backward pass is itself being
+    /// recorded (`createGraph`): the gradients, on the tape, of `composite()` — the same
+    /// function written with differentiable operations — with respect to `inputs` for the
+    /// cotangent `gradient`, so higher derivatives are the composite's. Nil for inputs that
+    /// need no gradient.
+    static func gradientsThroughComposite(_ inputs: [Tensor], _ gradient: Tensor, _ composite: () -> Tensor) -> [Tensor?] {
+        let tracked = inputs.indices.filter { inputs[$0].autograd != nil }
+        let found = gradients(of: [composite()], wrt: tracked.map { inputs[$0] }, cotangents: [gradient], createGraph: true)
+        var result = [Tensor?](repeating: nil, count: inputs.count)
+        for (k, i) in tracked.enumerated() { result[i] = found[k] }
+        return result
+    }
+
     /// Backpropagates from this tensor, accumulating into the `.grad` of every leaf that
     /// requires a gradient. `gradient` defaults to 1 for a one-element tensor.
     ///
@@ -155,6 +168,13 @@ public func gradients(of outputs: [Tensor], wrt inputs: [Tensor], cotangents: [T
 /// Convenience for one output and one input.
 public func gradient(of output: Tensor, wrt input: Tensor, createGraph: Bool = false) -> Tensor {
     gradients(of: [output], wrt: [input], createGraph: createGraph)[0]
+}
+
+/// `gradient()` when `input` takes part in differentiation, else nil: a derivative rule
+/// skips the work for inputs that need no gradient (a frozen scale, a constant mask).
+@inline(__always)
+func ifTracked(_ input: Tensor, _ gradient: () -> Tensor) -> Tensor? {
+    input.autograd == nil ? nil : gradient()
 }
 
 enum Tape {

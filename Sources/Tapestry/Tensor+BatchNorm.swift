@@ -28,13 +28,9 @@ extension Tensor {
         let y = out.recorded("batchNorm", [self, weight, bias]) { grad in
             if GradMode.isEnabled {
                 // createGraph: gradients as differentiable tensor ops, through the composite.
-                let inputs = [self, weight, bias]
-                let tracked = inputs.indices.filter { inputs[$0].autograd != nil }
-                let composite = self.compositeBatchNorm(weight: weight, bias: bias, eps: eps)
-                let found = gradients(of: [composite], wrt: tracked.map { inputs[$0] }, cotangents: [grad], createGraph: true)
-                var result: [Tensor?] = [nil, nil, nil]
-                for (k, i) in tracked.enumerated() { result[i] = found[k] }
-                return result
+                return Tensor.gradientsThroughComposite([self, weight, bias], grad) {
+                    self.compositeBatchNorm(weight: weight, bias: bias, eps: eps)
+                }
             }
             let gradInput = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
             let gradWeight = Tensor(uninitializedShape: w.shape, dtype: w.dtype), gradBias = Tensor(uninitializedShape: w.shape, dtype: w.dtype)

@@ -24,13 +24,9 @@ extension Tensor {
         var out = y.recorded("conv2d", [self, weight]) { grad in
             if GradMode.isEnabled {
                 // createGraph: gradients as differentiable tensor ops, through the composite.
-                let inputs = [self, weight]
-                let tracked = inputs.indices.filter { inputs[$0].autograd != nil }
-                let composite = self.compositeConv2d(weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
-                let found = gradients(of: [composite], wrt: tracked.map { inputs[$0] }, cotangents: [grad], createGraph: true)
-                var result: [Tensor?] = [nil, nil]
-                for (k, i) in tracked.enumerated() { result[i] = found[k] }
-                return result
+                return Tensor.gradientsThroughComposite([self, weight], grad) {
+                    self.compositeConv2d(weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
+                }
             }
             let gradInput = self.autograd == nil ? nil : Tensor(uninitializedShape: x.shape, dtype: x.dtype)
             let gradWeight = weight.autograd == nil ? nil : Tensor.zeros(w.shape, dtype: w.dtype)
@@ -89,11 +85,11 @@ struct ConvolutionLayout: Sendable {
     var image: PatchGeometry { var one = g; one.batch = 1; return one }
     var imageSize: Int { g.channels * g.height * g.width }
 
-    /// Image `n`'s patch matrix [groups·patch, length]: the image itself when pointwise,
-    /// else unfolded into `buffer`.
-    func patches<T: FloatElement>(_ x: UnsafePointer<T>, image n: Int, buffer: UnsafeMutablePointer<T>) -> UnsafePointer<T> {
+    /// Image `n`'s patch matrix [groups·patch, length]: the image itself when pointwise
+    /// (no buffer), else unfolded into `buffer`.
+    func patches<T: FloatElement>(_ x: UnsafePointer<T>, image n: Int, buffer: UnsafeMutablePointer<T>?) -> UnsafePointer<T> {
         let source = x + n * imageSize
-        if isPointwise { return source }
+        guard let buffer else { return source }
         backend.im2col(source, buffer, image)
         return UnsafePointer(buffer)
     }
@@ -107,7 +103,7 @@ private struct ConvolutionForward: FloatKernel {
         let buffer = l.isPointwise ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.length], dtype: x.dtype)
         let px = x.pointer(T.self), pw = w.pointer(T.self), py = y.pointer(T.self)
         for n in 0..<l.g.batch {
-            let cols = l.patches(px, image: n, buffer: buffer?.pointer(T.self) ?? UnsafeMutablePointer(mutating: px))
+            let cols = l.patches(px, image: n, buffer: buffer?.pointer(T.self))
             for group in 0..<l.groups {
                 backend.gemm(transposeA: false, transposeB: false, m: l.groupOut, n: l.length, k: l.patch,
                              a: pw + group * l.groupOut * l.patch, lda: l.patch,
@@ -129,7 +125,7 @@ private struct ConvolutionBackward: FloatKernel {
         for n in 0..<l.g.batch {
             let dy = pg + n * l.outChannels * l.length
             if let gradWeight {
-                let cols = l.patches(px, image: n, buffer: buffer?.pointer(T.self) ?? UnsafeMutablePointer(mutating: px))
+                let cols = l.patches(px, image: n, buffer: buffer?.pointer(T.self))
                 for group in 0..<l.groups {
                     backend.gemm(transposeA: false, transposeB: true, m: l.groupOut, n: l.patch, k: l.length,
                                  a: dy + group * l.groupOut * l.length, lda: l.length,

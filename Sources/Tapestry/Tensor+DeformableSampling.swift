@@ -34,15 +34,11 @@ extension Tensor {
         }
         value.dtype.dispatchFloat(Forward(v: v, loc: loc, w: w, out: out, g: geometry), operation: "deformableSampling")
         return out.recorded("deformableSampling", [value, locations, weights]) { grad in
-            if GradMode.enabled {
+            if GradMode.isEnabled {
                 // createGraph: gradients as differentiable tensor ops, through the composite.
-                let inputs = [value, locations, weights]
-                let tracked = inputs.indices.filter { inputs[$0].autograd != nil }
-                let composite = compositeDeformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
-                let found = gradients(of: [composite], wrt: tracked.map { inputs[$0] }, cotangents: [grad], createGraph: true)
-                var result: [Tensor?] = [nil, nil, nil]
-                for (k, i) in tracked.enumerated() { result[i] = found[k] }
-                return result
+                return Tensor.gradientsThroughComposite([value, locations, weights], grad) {
+                    compositeDeformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
+                }
             }
             let gValue = Tensor.zeros(v.shape, dtype: v.dtype), gLoc = Tensor.zeros(loc.shape, dtype: v.dtype)
             let gWeights = Tensor.zeros(w.shape, dtype: v.dtype)

@@ -260,10 +260,3 @@ extension Tensor {
         return compare(.equal, Tensor(scalar: 0, dtype: .bool))
     }
 }
-
-/// `gradient()` when `input` takes part in differentiation, else nil: a derivative rule
-/// skips the work for inputs that need no gradient (a frozen scale, a constant mask).
-@inline(__always)
-func ifTracked(_ input: Tensor, _ gradient: () -> Tensor) -> Tensor? {
-    input.autograd == nil ? nil : gradient()
-}

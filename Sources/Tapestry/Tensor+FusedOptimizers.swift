@@ -81,16 +81,8 @@ extension Tensor {
                 let input = UnsafeSendable(x.pointer(T.self))
                 let pieceSize = Swift.max(1, (x.count + Parallel.threadCount - 1) / Parallel.threadCount)
                 Parallel.forEach(Parallel.threadCount, parallel: x.count > 1 << 16) { piece in
-                    let range = Swift.min(piece * pieceSize, x.count)..<Swift.min((piece + 1) * pieceSize, x.count)
-                    var s0 = T.zero, s1 = T.zero, s2 = T.zero, s3 = T.zero
-                    var i = range.lowerBound
-                    while i + 4 <= range.upperBound {
-                        let p = input.value + i
-                        s0 += p[0] * p[0]; s1 += p[1] * p[1]; s2 += p[2] * p[2]; s3 += p[3] * p[3]
-                        i += 4
-                    }
-                    while i < range.upperBound { s0 += input.value[i] * input.value[i]; i += 1 }
-                    partials.value[piece] = ((s0 + s1) + (s2 + s3)).asDouble
+                    let start = Swift.min(piece * pieceSize, x.count), end = Swift.min(start + pieceSize, x.count)
+                    partials.value[piece] = VectorRows.dot(input.value + start, input.value + start, end - start).asDouble
                 }
             }
         }
