@@ -85,15 +85,12 @@ public final class DETR: Module, ZooModel {
     }
 
     public func callAsFunction(images: Tensor, mask: Tensor) -> SetPrediction {
-        check(images.rank == 4 && mask.shape == [images.shape[0], images.shape[2], images.shape[3]],
-              "DETR: images must be [B, 3, H, W] and mask [B, H, W]; got \(images.shape) and \(mask.shape)")
+        checkInput(images: images, mask: mask)
         let feature = backbone.features(images)[3]
         let featureMask = mask.resizedMask(to: (feature.shape[2], feature.shape[3]), dtype: images.dtype)
         let position = SinePositionalEncoding(features: config.hiddenDim / 2)(mask: featureMask, dtype: images.dtype)
         let hs = transformer(inputProj(feature), mask: featureMask, queryEmbedding: queryEmbed.weight.value, position: position)
-        let logits = classEmbed(hs), boxes = bboxEmbed(hs).sigmoid()                 // [D, B, Q, …]
-        let layers = (0..<hs.shape[0]).map { DetectionOutput(logits: logits.select(axis: 0, index: $0), boxes: boxes.select(axis: 0, index: $0)) }
-        return SetPrediction(layers: config.auxLoss ? layers : [layers.last!])
+        return SetPrediction(stackedLogits: classEmbed(hs), boxes: bboxEmbed(hs).sigmoid(), auxiliary: config.auxLoss)
     }
 
     public var postProcessor: PostProcessor { .softmax }

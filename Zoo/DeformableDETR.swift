@@ -131,8 +131,7 @@ public final class DeformableDETR: Module, ZooModel {
     }
 
     public func callAsFunction(images: Tensor, mask: Tensor) -> SetPrediction {
-        check(images.rank == 4 && mask.shape == [images.shape[0], images.shape[2], images.shape[3]],
-              "DeformableDETR: images must be [B, 3, H, W] and mask [B, H, W]; got \(images.shape) and \(mask.shape)")
+        checkInput(images: images, mask: mask)
         let features = backbone.features(images)
         let stages = config.numFeatureLevels == 1 ? [features[3]] : Array(features[1...3])
         var sources = zip(stages, inputProj).map { $1($0) }

@@ -15,6 +15,7 @@ public enum Registry {
     public static let models: [Entry] = [
         Entry(DETR.self),
         Entry(DeformableDETR.self),
+        Entry(SMCADETR.self),
     ]
 
     public struct Entry: Sendable {

@@ -41,7 +41,22 @@ public final class DetectionBackbone: Module {
     }
 }
 
+extension Detector {
+    /// Stops with a clear message unless images are [B, 3, H, W] and the mask [B, H, W].
+    public func checkInput(images: Tensor, mask: Tensor) {
+        check(images.rank == 4 && images.shape[1] == 3 && mask.shape == [images.shape[0], images.shape[2], images.shape[3]],
+              "\(type(of: self)): images must be [B, 3, H, W] and mask [B, H, W]; got \(images.shape) and \(mask.shape)")
+    }
+}
+
 extension Tensor {
+    /// Each image's unpadded (width, height) in pixels, [B, 2], from its padding mask
+    /// [B, H, W] (true on padding, which lies at the bottom and right).
+    public func unpaddedSizes(dtype: DType) -> Tensor {
+        let kept = 1 - cast(to: dtype)
+        return Tensor.stack([kept.select(axis: 1, index: 0).sum(axis: 1), kept.select(axis: 2, index: 0).sum(axis: 1)], axis: 1)
+    }
+
     /// A padding mask [B, H, W] resized to (h, w) as `F.interpolate(mask.float(), size)`
     /// does (nearest), true on padding.
     public func resizedMask(to size: (Int, Int), dtype: DType) -> Tensor {

@@ -16,8 +16,10 @@ public enum PostProcessor: Sendable, Equatable {
     /// detection per query.
     case softmax
     /// Deformable DETR's `PostProcess`: σ(logits) over all queries × classes, the `k` best
-    /// (all of them when fewer), each with its query's box; label = index mod C.
-    case sigmoidTopK(Int)
+    /// (all of them when fewer), each with its query's box; label = index mod C. With
+    /// `noObjectColumn` the logits' last column is DETR's no-object slot (SMCA keeps it as an
+    /// ordinary sigmoid output that is never a target) and is left out before ranking.
+    case sigmoidTopK(Int, noObjectColumn: Bool = false)
 
     /// Scored boxes of each image, best first for top-k, by query for softmax; boxes go from
     /// normalized cxcywh to xyxy scaled by each image's (width, height).
@@ -39,13 +41,14 @@ public enum PostProcessor: Sendable, Equatable {
                 return (0..<b).map { image in
                     (0..<q).map { query in ScoredBox(classIndex: Int(labels[image * q + query]), score: scores[image * q + query], box: box(image, query)) }
                 }
-            case .sigmoidTopK(let count):
-                let scores = output.logits.sigmoid().cast(to: .float64).doubles()
+            case let .sigmoidTopK(count, noObjectColumn):
+                let classes = noObjectColumn ? k - 1 : k
+                let scores = output.logits.slice(axis: -1, end: classes).sigmoid().cast(to: .float64).doubles()
                 return (0..<b).map { image in
-                    let offset = image * q * k
+                    let offset = image * q * classes
                     // Highest score first; equal scores keep the lower index first, as a stable top-k.
-                    let best = (0..<(q * k)).sorted { (scores[offset + $0], -$0) > (scores[offset + $1], -$1) }.prefix(count)
-                    return best.map { ScoredBox(classIndex: $0 % k, score: scores[offset + $0], box: box(image, $0 / k)) }
+                    let best = (0..<(q * classes)).sorted { (scores[offset + $0], -$0) > (scores[offset + $1], -$1) }.prefix(count)
+                    return best.map { ScoredBox(classIndex: $0 % classes, score: scores[offset + $0], box: box(image, $0 / classes)) }
                 }
             }
         }

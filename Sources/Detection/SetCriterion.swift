@@ -23,6 +23,12 @@ public struct SetPrediction {
     public var layers: [DetectionOutput]
     public var encoder: DetectionOutput?
     public init(layers: [DetectionOutput], encoder: DetectionOutput? = nil) { (self.layers, self.encoder) = (layers, encoder) }
+    /// One output per decoder layer from logits [D, B, Q, K] and boxes [D, B, Q, 4]; only
+    /// the last layer's unless `auxiliary` (the auxiliary losses' outputs).
+    public init(stackedLogits logits: Tensor, boxes: Tensor, auxiliary: Bool) {
+        let layers = (0..<logits.shape[0]).map { DetectionOutput(logits: logits.select(axis: 0, index: $0), boxes: boxes.select(axis: 0, index: $0)) }
+        self.init(layers: auxiliary ? layers : [layers.last!])
+    }
     public var final: DetectionOutput { layers.last! }
     public var auxiliary: [DetectionOutput] { Array(layers.dropLast()) }
 }

@@ -1,23 +1,34 @@
 import Tapestry
 
 /// A documented exception to FORMAT.md's Float32 tolerances: gradients of one fixture that
-/// are ill-conditioned in Float32, held to a wider tolerance on the one backend where the
-/// rounding order makes them move. Both `zoo parity` and the test suite apply these, so the
+/// are ill-conditioned in Float32, held to a wider tolerance on the one backend (and
+/// OpenBLAS core) where the rounding order makes them move. Both `zoo parity` and the test suite apply these, so the
 /// two always give the same verdict; the test also checks that each waiver is still needed.
 public struct ParityWaiver: Sendable {
     /// The fixture's file name.
     public let fixture: String
     /// The parameter-name prefix whose gradients (grad., gradstat., gradsample.) are waived.
     public let parameters: String
-    /// The backend (`backend.name`) it applies on.
+    /// The backend (`backend.name`) it applies on, and the OpenBLAS core when only one does.
     public let backend: String
+    public var core: String? = nil
     public let tolerance: Double
     public let reason: String
 
     /// Whether this waiver covers line `name` of `fixture` in `dtype` on the running backend.
     func covers(_ name: String, fixture path: String, dtype: DType) -> Bool {
-        guard dtype == .float32, backend == Tapestry.backend.name, path.hasSuffix("/" + fixture) || path == fixture else { return false }
+        guard dtype == .float32, backend == Tapestry.backend.name, core == nil || core == Self.runningCore,
+              path.hasSuffix("/" + fixture) || path == fixture else { return false }
         return ["grad.", "gradstat.", "gradsample."].contains { name.hasPrefix($0 + parameters) }
+    }
+
+    /// The OpenBLAS core running the gemms (nil on the reference backend).
+    static var runningCore: String? {
+        #if OpenBLAS
+        return Tapestry.backend.coreName
+        #else
+        return nil
+        #endif
     }
 
     public static let all = [
@@ -28,6 +39,15 @@ public struct ParityWaiver: Sendable {
                 (values are ~1), inside Float32 rounding noise: whether the ReLU passes their gradient depends on the \
                 rounding order of the matrix products, which moves these gradients' sums by up to 1.7% with the plain \
                 Swift gemm (OpenBLAS rounds like the reference)
+                """),
+        ParityWaiver(
+            fixture: "smca-r50-ss-type3-tiny.safetensors", parameters: "backbone.0.body.", backend: "openblas", core: "SkylakeX", tolerance: 3e-3,
+            reason: """
+                in the Float64 reference 23 pre-ReLU activations of layer2–layer4 lie within 10⁻⁶ of their tensor's \
+                largest value from zero (layer4.2's first one 5.0e-5 next to 84), inside Float32 rounding noise: with \
+                OpenBLAS's AVX-512 kernels some of them change sides, which moves the backbone's gradients by up to \
+                0.18% (4e-5 with its Haswell kernels and with the plain Swift gemm; the transformer's and input_proj's \
+                stay within 2e-4)
                 """),
     ]
 }

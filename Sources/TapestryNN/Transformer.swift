@@ -61,8 +61,8 @@ public final class TransformerEncoderLayer: Module {
 /// Post-norm: t = norm1(t + SA(t + q_pos, t + q_pos, t));
 /// t = norm2(t + CA(t + q_pos, memory + pos, memory)); t = norm3(t + FFN(t)).
 /// `crossAttentionBias` [B, H, Q, S] is added to the cross-attention logits (SMCA's
-/// spatial prior).
-public final class TransformerDecoderLayer: Module {
+/// spatial prior, `SpatiallyModulatedDecoderLayer`).
+public class TransformerDecoderLayer: Module {
     public let selfAttn: MultiheadAttention
     public let multiheadAttn: MultiheadAttention
     public let linear1: Linear
@@ -115,6 +115,13 @@ public final class TransformerEncoder: Module {
 
     public init(layers: [TransformerEncoderLayer], norm: LayerNorm? = nil) { (self.layers, self.norm) = (layers, norm) }
 
+    /// `count` post-norm (or pre-norm, with the final norm) layers of one size.
+    public convenience init(dModel: Int, heads: Int, count: Int, feedforward: Int, dropout: Double, preNorm: Bool = false) {
+        self.init(layers: (0..<count).map { _ in
+            TransformerEncoderLayer(dModel: dModel, heads: heads, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
+        }, norm: preNorm ? LayerNorm(dModel) : nil)
+    }
+
     public func callAsFunction(_ source: Tensor, position: Tensor? = nil, keyPaddingMask: Tensor? = nil) -> Tensor {
         let x = layers.reduce(source) { $1($0, position: position, keyPaddingMask: keyPaddingMask) }
         return norm.map { $0(x) } ?? x
@@ -153,9 +160,7 @@ public final class DETRTransformer: Module {
     public let decoder: TransformerDecoder
 
     public init(dModel d: Int, heads: Int, encoderLayers: Int, decoderLayers: Int, feedforward: Int, dropout: Double, preNorm: Bool) {
-        encoder = TransformerEncoder(layers: (0..<encoderLayers).map { _ in
-            TransformerEncoderLayer(dModel: d, heads: heads, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
-        }, norm: preNorm ? LayerNorm(d) : nil)
+        encoder = TransformerEncoder(dModel: d, heads: heads, count: encoderLayers, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
         decoder = TransformerDecoder(layers: (0..<decoderLayers).map { _ in
             TransformerDecoderLayer(dModel: d, heads: heads, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
         }, norm: LayerNorm(d))
@@ -166,14 +171,21 @@ public final class DETRTransformer: Module {
     /// source [B, d, H, W], mask [B, H, W] (true on padding), queryEmbedding [Q, d],
     /// position [B, d, H, W] → [D, B, Q, d].
     public func callAsFunction(_ source: Tensor, mask: Tensor, queryEmbedding: Tensor, position: Tensor) -> Tensor {
-        let (b, d, h, w) = (source.shape[0], source.shape[1], source.shape[2], source.shape[3])
-        let tokens = source.reshaped([b, d, h * w]).permuted([2, 0, 1])                // [HW, B, d]
-        let pos = position.reshaped([b, d, h * w]).permuted([2, 0, 1])
+        let (b, d) = (source.shape[0], source.shape[1])
+        let pos = position.tokenSequence, padding = mask.flattened(from: 1)
         let queryPosition = queryEmbedding.unsqueezed(axis: 1).expanded(to: [queryEmbedding.shape[0], b, d])
-        let padding = mask.reshaped([b, h * w])
-        let memory = encoder(tokens, position: pos, keyPaddingMask: padding)
+        let memory = encoder(source.tokenSequence, position: pos, keyPaddingMask: padding)
         let hs = decoder(Tensor.zeros(like: queryPosition), memory: memory, position: pos, queryPosition: queryPosition,
                          memoryKeyPaddingMask: padding)                                  // [D, Q, B, d]
         return hs.transposed(1, 2)
+    }
+}
+
+extension Tensor {
+    /// A feature map [B, d, H, W] as the sequence of its pixels' features [H·W, B, d]
+    /// (row-major, index y·W + x), the layout of DETR's transformers.
+    public var tokenSequence: Tensor {
+        check(rank == 4, "tokenSequence: expected a feature map [B, d, H, W], got \(shape)")
+        return reshaped([shape[0], shape[1], shape[2] * shape[3]]).permuted([2, 0, 1])
     }
 }

@@ -55,3 +55,29 @@ import Testing
         #expect(report.lines.count > 580)
     }
 }
+
+/// SMCA-DETR (single scale, type3 scales) against the original code: outputs, losses,
+/// matchings, gradients and checksums in both precisions. In Float32 with OpenBLAS's
+/// AVX-512 kernels the backbone's gradients are held to the waiver's 3e-3 (see its reason),
+/// which must still be needed; everywhere else FORMAT.md's tolerances hold.
+@Suite struct SMCAParity {
+    @Test(arguments: [DType.float64, .float32])
+    func reproducesTheReference(_ dtype: DType) throws {
+        let report = try ParityCheck.run(try Fixture(path: fixturePath("smca-r50-ss-type3-tiny.safetensors")), dtype: dtype,
+                                         runners: ModelFixtures.runners)
+        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
+        #expect(failures.isEmpty && report.passed, "\(failures)")
+        let names = Set(report.lines.map(\.name))
+        for expected in ["output.aux.0.pred_boxes", "match.aux.0.1.pred", "log.class_error", "loss.loss_ce_0",
+                         "grad.transformer.decoder.layers.0.point1.layers.2.weight", "grad.transformer.decoder.layers.1.point3.weight"] {
+            #expect(names.contains(expected), "\(expected) was compared")
+        }
+        let waived = report.lines.filter { $0.waived != nil }
+        if dtype == .float32 && ParityWaiver.runningCore == "SkylakeX" {
+            #expect(waived.allSatisfy { $0.name.contains("backbone.0.body.") })
+            #expect(waived.contains { $0.error > 1e-3 }, "the waiver is no longer needed: remove it")
+        } else {
+            #expect(waived.isEmpty)
+        }
+    }
+}

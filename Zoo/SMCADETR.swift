@@ -1,0 +1,119 @@
+import Foundation
+import Detection
+import Tapestry
+import TapestryNN
+import Training
+
+/// SMCA-DETR, single scale (Gao, Zheng, Wang, Dai & Li, "Fast Convergence of DETR with
+/// Spatially Modulated Co-Attention", ICCV 2021), as gaopengcuhk/SMCA-DETR builds it, with
+/// the same parameter names (shared/spec/smca.md):
+///
+///     features = ResNet(images) at stride 32;  pos = sine encoding of the mask
+///     hs, c_logit = SpatiallyModulatedTransformer(input_proj(features), pos, query_embed, image sizes)
+///     logits = class_embed(hs) [.., C + 1],  boxes = σ(bbox_embed(hs) + (c_logit, 0, 0))
+///
+/// The decoder's co-attention is modulated by a Gaussian-like map around a centre each query
+/// predicts in the first decoder layer; that centre's logit is also the prior of every
+/// layer's box centre. Classes are scored by sigmoids (the no-object column included, never
+/// a target) and trained with the focal loss.
+public final class SMCADETR: Module, ZooModel {
+    public static let name = "smca"
+    public static let summary = "SMCA-DETR: DETR whose co-attention is modulated by a Gaussian around each query's predicted centre; focal loss"
+    public static let paper = "Gao et al., Fast Convergence of DETR with Spatially Modulated Co-Attention, ICCV 2021"
+    public typealias Loss = FocalCriterionSettings
+
+    /// The original code's arguments (SMCA-DETR main.py), with the defaults of its README's
+    /// training command (`--dynamic_scale type3 --num_queries 300`).
+    public struct Config: SettingsGroup {
+        @Setting(oneOf: DetectionBackbone.names) public var backbone = "resnet50"
+        /// DC5: the last stage dilated, so the features and the centres are at stride 16.
+        @Setting public var dilation = false
+        @Setting(oneOf: DynamicScale.allCases.map(\.rawValue)) public var dynamicScale = "type3"
+        /// The bandwidth β of the log-Gaussian map.
+        @Setting(above: 0) public var smooth = 8.0
+        @Setting(4...) public var hiddenDim = 256
+        @Setting(1...) public var nheads = 8
+        @Setting(0...) public var encLayers = 6
+        @Setting(1...) public var decLayers = 6
+        @Setting(1...) public var dimFeedforward = 2048
+        @Setting(0..<1) public var dropout = 0.1
+        @Setting(1...) public var numQueries = 300
+        @Setting(1...) public var numClasses = 91
+        @Setting public var auxLoss = true
+        @Setting(0...) public var lrBackbone = 1e-5
+        /// Not arguments of the original: frozen batch norm in the backbone (false trains
+        /// BatchNorm2d), and the channels of its first stage (torchvision's 64).
+        @Setting public var frozenBatchNorm = true
+        @Setting(1...) public var backboneWidth = 64
+
+        public init() {}
+
+        public func combinationProblem() -> String? {
+            if hiddenDim % 4 != 0 { return "hidden_dim \(hiddenDim) must be a multiple of 4 (the sine encoding pairs sin and cos of x and y)" }
+            if hiddenDim % nheads != 0 { return "hidden_dim \(hiddenDim) is not divisible by nheads \(nheads)" }
+            return DetectionBackbone.dilationProblem(name: backbone, dilation: dilation)
+        }
+    }
+
+    /// 50 epochs, the learning rate divided by 10 after 40 (the README's command).
+    public static var paperTrainer: TrainerConfig {
+        var c = TrainerConfig()
+        (c.epochs, c.lrDrop) = (50, 40)
+        return c
+    }
+
+    /// The original's convergence run on shapes (ResNet-18 with trainable BatchNorm, d 128,
+    /// 8 heads, 3 + 3 layers, feed-forward 512, 20 queries, lr 1e-4 everywhere), with DETR's
+    /// half-width backbone for a CPU.
+    public static var shapesModel: Config {
+        var c = Config()
+        (c.backbone, c.backboneWidth, c.frozenBatchNorm, c.lrBackbone) = ("resnet18", 32, false, 1e-4)
+        (c.hiddenDim, c.nheads, c.encLayers, c.decLayers, c.dimFeedforward, c.numQueries, c.numClasses) = (128, 8, 3, 3, 512, 20, 4)
+        return c
+    }
+
+    public static var shapesTrainer: TrainerConfig { DETR.shapesTrainer }
+
+    public let transformer: SpatiallyModulatedTransformer
+    public let classEmbed: Linear
+    public let bboxEmbed: MLP
+    public let queryEmbed: Embedding
+    public let inputProj: Conv2d
+    public let backbone: DetectionBackbone
+    public let config: Config
+
+    public init(_ config: Config) throws {
+        self.config = try config.validated()
+        let d = config.hiddenDim
+        transformer = SpatiallyModulatedTransformer(dModel: d, heads: config.nheads, encoderLayers: config.encLayers, decoderLayers: config.decLayers,
+                                                    feedforward: config.dimFeedforward, dropout: config.dropout,
+                                                    dynamicScale: DynamicScale(rawValue: config.dynamicScale)!, smooth: config.smooth)
+        classEmbed = Linear(d, config.numClasses + 1)
+        classEmbed.bias!.value = Tensor.full([config.numClasses + 1], value: -Foundation.log((1 - 0.01) / 0.01))
+        bboxEmbed = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
+        queryEmbed = Embedding(config.numQueries, d)
+        backbone = DetectionBackbone(name: config.backbone, frozenBatchNorm: config.frozenBatchNorm, dilation: config.dilation,
+                                     width: config.backboneWidth, learningRate: config.lrBackbone)
+        inputProj = Conv2d(backbone.body.stageChannels[3], d, kernelSize: 1)
+    }
+
+    public func callAsFunction(images: Tensor, mask: Tensor) -> SetPrediction {
+        checkInput(images: images, mask: mask)
+        let feature = backbone.features(images)[3]
+        let featureMask = mask.resizedMask(to: (feature.shape[2], feature.shape[3]), dtype: images.dtype)
+        let position = SinePositionalEncoding(features: config.hiddenDim / 2)(mask: featureMask, dtype: images.dtype)
+        let (hs, centreLogits) = transformer(inputProj(feature), mask: featureMask, queryEmbedding: queryEmbed.weight.value, position: position,
+                                             imageSize: mask.unpaddedSizes(dtype: images.dtype), stride: config.dilation ? 16 : 32)
+        let centrePrior = Tensor.concat([centreLogits, Tensor.zeros(like: centreLogits)], axis: -1)       // [B, Q, 4]
+        return SetPrediction(stackedLogits: classEmbed(hs), boxes: (bboxEmbed(hs) + centrePrior).sigmoid(), auxiliary: config.auxLoss)
+    }
+
+    /// The `num_queries` best of σ(logits) over queries × classes (the original's PostProcess).
+    public var postProcessor: PostProcessor { .sigmoidTopK(config.numQueries, noObjectColumn: true) }
+
+    /// The backbone at `lr_backbone`, everything else at `lr`.
+    public func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup] {
+        ParameterGroup.split(self, matching: { $0.hasPrefix("backbone.") }, matchingRate: config.lrBackbone,
+                             learningRate: learningRate, weightDecay: weightDecay)
+    }
+}
