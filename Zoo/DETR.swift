@@ -13,7 +13,7 @@ import Training
 ///     logits = class_embed(hs) [.., C + 1],  boxes = sigmoid(bbox_embed(hs)) as cxcywh
 public final class DETR: Module, ZooModel {
     /// The original code's arguments (detr/main.py), with its defaults.
-    public struct Config: SettingsGroup {
+    public struct Config: SettingsGroup, BackboneSettings {
         @Setting(oneOf: DetectionBackbone.names) public var backbone = "resnet50"
         @Setting public var dilation = false
         @Setting(4...) public var hiddenDim = 256
@@ -79,25 +79,17 @@ public final class DETR: Module, ZooModel {
         classEmbed = Linear(d, config.numClasses + 1)
         bboxEmbed = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
         queryEmbed = Embedding(config.numQueries, d)
-        backbone = DetectionBackbone(name: config.backbone, frozenBatchNorm: config.frozenBatchNorm, dilation: config.dilation,
-                                     width: config.backboneWidth, learningRate: config.lrBackbone)
+        backbone = DetectionBackbone(config)
         inputProj = Conv2d(backbone.body.stageChannels[3], d, kernelSize: 1)
     }
 
     public func callAsFunction(images: Tensor, mask: Tensor) -> SetPrediction {
         checkInput(images: images, mask: mask)
         let feature = backbone.features(images)[3]
-        let featureMask = mask.resizedMask(to: (feature.shape[2], feature.shape[3]), dtype: images.dtype)
-        let position = SinePositionalEncoding(features: config.hiddenDim / 2)(mask: featureMask, dtype: images.dtype)
+        let (featureMask, position) = mask.maskAndSineEncoding(for: feature, channels: config.hiddenDim)
         let hs = transformer(inputProj(feature), mask: featureMask, queryEmbedding: queryEmbed.weight.value, position: position)
         return SetPrediction(stackedLogits: classEmbed(hs), boxes: bboxEmbed(hs).sigmoid(), auxiliary: config.auxLoss)
     }
 
     public var postProcessor: PostProcessor { .softmax }
-
-    /// The backbone at `lr_backbone`, everything else at `lr`.
-    public func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup] {
-        ParameterGroup.split(self, matching: { $0.hasPrefix("backbone.") }, matchingRate: config.lrBackbone,
-                             learningRate: learningRate, weightDecay: weightDecay)
-    }
 }

@@ -22,7 +22,7 @@ public final class DeformableDETR: Module, ZooModel {
     public typealias Loss = FocalCriterionSettings
 
     /// The original code's arguments (Deformable-DETR main.py), in its order, with its defaults.
-    public struct Config: SettingsGroup {
+    public struct Config: SettingsGroup, BackboneSettings {
         @Setting(0...) public var lrBackbone = 2e-5
         /// Learning-rate factor of `reference_points` and `sampling_offsets`.
         @Setting(0...) public var lrLinearProjMult = 0.1
@@ -102,8 +102,7 @@ public final class DeformableDETR: Module, ZooModel {
             ? ([firstClass] + (1..<heads).map { _ in makeClass() }, [firstBox] + (1..<heads).map { _ in makeBox() })
             : (Array(repeating: firstClass, count: heads), Array(repeating: firstBox, count: heads))
         queryEmbed = config.twoStage ? nil : Embedding(config.numQueries, 2 * d)
-        backbone = DetectionBackbone(name: config.backbone, frozenBatchNorm: config.frozenBatchNorm, dilation: config.dilation,
-                                     width: config.backboneWidth, learningRate: config.lrBackbone)
+        backbone = DetectionBackbone(config)
         let stages = levels == 1 ? [backbone.body.stageChannels[3]] : Array(backbone.body.stageChannels[1...3])
         inputProj = stages.map { Sequential(Conv2d($0, d, kernelSize: 1), GroupNorm(groups: 32, channels: d)) }
             + (stages.count..<levels).map { Sequential(Conv2d($0 == stages.count ? stages.last! : d, d, kernelSize: 3, stride: 2, padding: 1),

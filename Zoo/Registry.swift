@@ -16,6 +16,7 @@ public enum Registry {
         Entry(DETR.self),
         Entry(DeformableDETR.self),
         Entry(SMCADETR.self),
+        Entry(StackedDETR.self),
     ]
 
     public struct Entry: Sendable {

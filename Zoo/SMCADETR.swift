@@ -24,7 +24,7 @@ public final class SMCADETR: Module, ZooModel {
 
     /// The original code's arguments (SMCA-DETR main.py), with the defaults of its README's
     /// training command (`--dynamic_scale type3 --num_queries 300`).
-    public struct Config: SettingsGroup {
+    public struct Config: SettingsGroup, BackboneSettings {
         @Setting(oneOf: DetectionBackbone.names) public var backbone = "resnet50"
         /// DC5: the last stage dilated, so the features and the centres are at stride 16.
         @Setting public var dilation = false
@@ -92,16 +92,14 @@ public final class SMCADETR: Module, ZooModel {
         classEmbed.bias!.value = Tensor.full([config.numClasses + 1], value: -Foundation.log((1 - 0.01) / 0.01))
         bboxEmbed = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
         queryEmbed = Embedding(config.numQueries, d)
-        backbone = DetectionBackbone(name: config.backbone, frozenBatchNorm: config.frozenBatchNorm, dilation: config.dilation,
-                                     width: config.backboneWidth, learningRate: config.lrBackbone)
+        backbone = DetectionBackbone(config)
         inputProj = Conv2d(backbone.body.stageChannels[3], d, kernelSize: 1)
     }
 
     public func callAsFunction(images: Tensor, mask: Tensor) -> SetPrediction {
         checkInput(images: images, mask: mask)
         let feature = backbone.features(images)[3]
-        let featureMask = mask.resizedMask(to: (feature.shape[2], feature.shape[3]), dtype: images.dtype)
-        let position = SinePositionalEncoding(features: config.hiddenDim / 2)(mask: featureMask, dtype: images.dtype)
+        let (featureMask, position) = mask.maskAndSineEncoding(for: feature, channels: config.hiddenDim)
         let (hs, centreLogits) = transformer(inputProj(feature), mask: featureMask, queryEmbedding: queryEmbed.weight.value, position: position,
                                              imageSize: mask.unpaddedSizes(dtype: images.dtype), stride: config.dilation ? 16 : 32)
         let centrePrior = Tensor.concat([centreLogits, Tensor.zeros(like: centreLogits)], axis: -1)       // [B, Q, 4]
@@ -110,10 +108,4 @@ public final class SMCADETR: Module, ZooModel {
 
     /// The `num_queries` best of σ(logits) over queries × classes (the original's PostProcess).
     public var postProcessor: PostProcessor { .sigmoidTopK(config.numQueries, noObjectColumn: true) }
-
-    /// The backbone at `lr_backbone`, everything else at `lr`.
-    public func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup] {
-        ParameterGroup.split(self, matching: { $0.hasPrefix("backbone.") }, matchingRate: config.lrBackbone,
-                             learningRate: learningRate, weightDecay: weightDecay)
-    }
 }

@@ -22,6 +22,16 @@ public protocol ZooModel: Detector {
     static var shapesModel: Config { get }
     static var shapesTrainer: TrainerConfig { get }
     init(_ config: Config) throws
+    var config: Config { get }
+}
+
+extension ZooModel where Config: BackboneSettings {
+    /// The backbone at `lr_backbone`, everything else at `lr` (DETR's main.py); a model
+    /// with more groups (Deformable DETR) writes its own.
+    public func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup] {
+        ParameterGroup.split(self, matching: { $0.hasPrefix("backbone.") }, matchingRate: config.lrBackbone,
+                             learningRate: learningRate, weightDecay: weightDecay)
+    }
 }
 
 extension ZooModel {

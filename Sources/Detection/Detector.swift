@@ -12,6 +12,18 @@ public protocol Detector: Module {
     func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup]
 }
 
+/// The backbone settings every DETR-family model has: the original's `backbone`,
+/// `dilation` and `lr_backbone`, and two of ours (`frozen_batch_norm`, `backbone_width`).
+public protocol BackboneSettings {
+    var backbone: String { get }
+    var dilation: Bool { get }
+    var lrBackbone: Double { get }
+    /// Frozen batch norm in the backbone (the originals' choice); false trains BatchNorm2d.
+    var frozenBatchNorm: Bool { get }
+    /// Channels of the first stage (torchvision's 64; smaller for small images).
+    var backboneWidth: Int { get }
+}
+
 /// The backbone of DETR and its descendants (detr/models/backbone.py): a torchvision ResNet
 /// whose keys sit under the Joiner's `backbone.0.body`, with the original freezing rule —
 /// with a positive backbone rate only layer2–layer4 train, otherwise nothing does.
@@ -28,6 +40,11 @@ public final class DetectionBackbone: Module {
         body = ResNet(depth!, norm: frozenBatchNorm ? .frozenBatchNorm : .batchNorm, dilateLastStage: dilation, width: width)
         super.init()
         freeze { name in learningRate <= 0 || !["layer2", "layer3", "layer4"].contains { name.contains($0) } }
+    }
+
+    public convenience init(_ settings: some BackboneSettings) {
+        self.init(name: settings.backbone, frozenBatchNorm: settings.frozenBatchNorm, dilation: settings.dilation,
+                  width: settings.backboneWidth, learningRate: settings.lrBackbone)
     }
 
     override public var keyOverrides: [String: String] { ["body": "0.body"] }
@@ -55,6 +72,13 @@ extension Tensor {
     public func unpaddedSizes(dtype: DType) -> Tensor {
         let kept = 1 - cast(to: dtype)
         return Tensor.stack([kept.select(axis: 1, index: 0).sum(axis: 1), kept.select(axis: 2, index: 0).sum(axis: 1)], axis: 1)
+    }
+
+    /// The padding mask [B, H, W] resized to `feature`'s [B, C, h, w] grid, and DETR's sine
+    /// encoding of it with `channels` channels (`PositionEmbeddingSine`, normalized, no offset).
+    public func maskAndSineEncoding(for feature: Tensor, channels: Int) -> (mask: Tensor, position: Tensor) {
+        let resized = resizedMask(to: (feature.shape[2], feature.shape[3]), dtype: feature.dtype)
+        return (resized, SinePositionalEncoding(features: channels / 2)(mask: resized, dtype: feature.dtype))
     }
 
     /// A padding mask [B, H, W] resized to (h, w) as `F.interpolate(mask.float(), size)`

@@ -152,30 +152,39 @@ public final class TransformerDecoder: Module {
 }
 
 /// DETR's transformer (detr/models/transformer.py `Transformer`): the feature map becomes
-/// H·W tokens (row-major), the decoder starts from zeros with the learned query embeddings
-/// as query positions, and returns the normalized output of every layer, [D, B, Q, d].
-/// Every matrix starts Xavier-uniform, as the original resets them.
+/// H·W tokens (row-major), the decoder starts from zeros (or a given state, Stacked-DETR's
+/// level-3 decoder) with the learned query embeddings as query positions, and returns the
+/// normalized output of every layer, [D, B, Q, d]. Every matrix starts Xavier-uniform, as
+/// the original resets them. The encoder and decoder may have different head counts
+/// (Stacked-DETR's `encode_heads`, `decode_heads`).
 public final class DETRTransformer: Module {
     public let encoder: TransformerEncoder
     public let decoder: TransformerDecoder
 
-    public init(dModel d: Int, heads: Int, encoderLayers: Int, decoderLayers: Int, feedforward: Int, dropout: Double, preNorm: Bool) {
-        encoder = TransformerEncoder(dModel: d, heads: heads, count: encoderLayers, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
+    public init(dModel d: Int, encoderHeads: Int, decoderHeads: Int, encoderLayers: Int, decoderLayers: Int, feedforward: Int,
+                dropout: Double, preNorm: Bool) {
+        encoder = TransformerEncoder(dModel: d, heads: encoderHeads, count: encoderLayers, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
         decoder = TransformerDecoder(layers: (0..<decoderLayers).map { _ in
-            TransformerDecoderLayer(dModel: d, heads: heads, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
+            TransformerDecoderLayer(dModel: d, heads: decoderHeads, feedforward: feedforward, dropout: dropout, preNorm: preNorm)
         }, norm: LayerNorm(d))
         super.init()
         for (_, p) in namedParameters() where p.shape.count > 1 { p.value = Initialization.xavierUniform(p.shape) }
     }
 
+    public convenience init(dModel d: Int, heads: Int, encoderLayers: Int, decoderLayers: Int, feedforward: Int, dropout: Double, preNorm: Bool) {
+        self.init(dModel: d, encoderHeads: heads, decoderHeads: heads, encoderLayers: encoderLayers, decoderLayers: decoderLayers,
+                  feedforward: feedforward, dropout: dropout, preNorm: preNorm)
+    }
+
     /// source [B, d, H, W], mask [B, H, W] (true on padding), queryEmbedding [Q, d],
-    /// position [B, d, H, W] → [D, B, Q, d].
-    public func callAsFunction(_ source: Tensor, mask: Tensor, queryEmbedding: Tensor, position: Tensor) -> Tensor {
+    /// position [B, d, H, W], target [Q, B, d] (zeros when nil) → [D, B, Q, d].
+    public func callAsFunction(_ source: Tensor, mask: Tensor, queryEmbedding: Tensor, position: Tensor, target: Tensor? = nil) -> Tensor {
         let (b, d) = (source.shape[0], source.shape[1])
         let pos = position.tokenSequence, padding = mask.flattened(from: 1)
         let queryPosition = queryEmbedding.unsqueezed(axis: 1).expanded(to: [queryEmbedding.shape[0], b, d])
+        check(target == nil || target!.shape == queryPosition.shape, "DETRTransformer: target must be \(queryPosition.shape), got \(target!.shape)")
         let memory = encoder(source.tokenSequence, position: pos, keyPaddingMask: padding)
-        let hs = decoder(Tensor.zeros(like: queryPosition), memory: memory, position: pos, queryPosition: queryPosition,
+        let hs = decoder(target ?? Tensor.zeros(like: queryPosition), memory: memory, position: pos, queryPosition: queryPosition,
                          memoryKeyPaddingMask: padding)                                  // [D, Q, B, d]
         return hs.transposed(1, 2)
     }

@@ -36,4 +36,18 @@ import Testing
         // Asking for more than Q·C returns all four.
         #expect(PostProcessor.sigmoidTopK(100).detections(DetectionOutput(logits: logits, boxes: boxes), imageSizes: [(1, 1), (1, 1)])[0].count == 4)
     }
+
+    /// SMCA's logits keep DETR's no-object column as a sigmoid output; it is left out, so the
+    /// top-k ranks real classes only, and labels count C real classes.
+    @Test func sigmoidTopKLeavesOutTheNoObjectColumn() {
+        func logit(_ p: Double) -> Double { Foundation.log(p / (1 - p)) }
+        // One image, two queries, classes {0, 1} and the no-object column (0.95, 0.99 would win).
+        let logits = Tensor([0.3, 0.7, 0.95, /* query 1 */ 0.4, 0.1, 0.99].map(logit), shape: [1, 2, 3], dtype: .float64)
+        let boxes = Tensor([0.5, 0.5, 0.2, 0.2, 0.25, 0.25, 0.5, 0.5], shape: [1, 2, 4], dtype: .float64)
+        let detections = PostProcessor.sigmoidTopK(3, noObjectColumn: true).detections(DetectionOutput(logits: logits, boxes: boxes), imageSizes: [(100, 100)])
+        // Scores by (query, class): 0.3, 0.7, 0.4, 0.1 → (q0, c1) 0.7, (q1, c0) 0.4, (q0, c0) 0.3.
+        #expect(detections[0].map(\.classIndex) == [1, 0, 0])
+        #expect(elementsClose(detections[0].map(\.score), [0.7, 0.4, 0.3], within: 1e-12))
+        #expect(elementsClose(detections[0][1].box, [0.0, 0, 50, 50], within: 1e-9))
+    }
 }

@@ -81,3 +81,22 @@ import Testing
         }
     }
 }
+
+/// Stacked-DETR (3-3-3-3 layers, 8-8-1-8 heads) against the original code: the five
+/// auxiliary outputs of both levels, losses, matchings, gradients and checksums.
+@Suite struct StackedDETRParity {
+    @Test(arguments: [DType.float64, .float32])
+    func reproducesTheReference(_ dtype: DType) throws {
+        let report = try ParityCheck.run(try Fixture(path: fixturePath("stacked-detr-r50-3333.safetensors")), dtype: dtype,
+                                         runners: ModelFixtures.runners)
+        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
+        #expect(failures.isEmpty && report.passed, "\(failures)")
+        let names = Set(report.lines.map(\.name))
+        for expected in ["output.aux.4.pred_logits", "loss.loss_giou_4", "grad.query_embed1.weight", "grad.query_embed2.weight",
+                         "grad.mytransformer2.encoder.layers.2.self_attn.in_proj_weight", "grad.mytransformer1.decoder.norm.weight",
+                         "param.checksum.input_proj2.weight"] {
+            #expect(names.contains(expected), "\(expected) was compared")
+        }
+        #expect(report.lines.allSatisfy { $0.waived == nil })
+    }
+}

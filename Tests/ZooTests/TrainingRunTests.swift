@@ -16,11 +16,12 @@ import Training
     }()
 
     func settings(_ extra: [String] = [], model: String = "detr") throws -> Settings {
+        let layers = model == "stacked-detr" ? ["stack_layers=1-1-1-1", "stack_heads=2-2-1-2"] : ["nheads=2", "enc_layers=1", "dec_layers=1"]
         var settings = try ZooRun.settings(model: model, shapes: true, assignments: [
             "data.path=\(Self.dataset)", "scales=[56,64]", "max_size=64", "eval_size=64",
-            "backbone_width=8", "hidden_dim=32", "nheads=2", "enc_layers=1", "dec_layers=1", "dim_feedforward=64", "num_queries=6",
+            "backbone_width=8", "hidden_dim=32", "dim_feedforward=64", "num_queries=6",
             "batch_size=2", "lr=0.001", "lr_backbone=0.001", "eval_every=0", "log_every=100",
-        ] + extra)
+        ] + layers + extra)
         try ZooRun.fitClasses(&settings, categories: 4)
         return settings
     }
@@ -80,7 +81,28 @@ import Training
         #expect(boxes.count == 24 && zip(boxes, boxes.dropFirst()).allSatisfy { $0.score >= $1.score })
     }
 
-    @Test(arguments: ["detr", "deformable-detr"])
+    /// SMCA-DETR and Stacked-DETR on the same images: the loss falls, and the reloaded
+    /// checkpoint predicts (SMCA: the 6 best of 6 queries × 4 real classes, best first).
+    @Test(arguments: ["smca", "stacked-detr"])
+    func descendantsLossFallsOnShapes(model: String) throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // SMCA at Deformable DETR's rate (focal loss), Stacked-DETR at DETR's.
+        let t = try trainer(try settings(["log_every=20", "flip=false", model == "smca" ? "lr=0.0005" : "lr=0.001"], model: model), directory, model: model)
+        t.maxSteps = 160
+        let summary = try t.run()
+        let first = try #require(summary.firstLoss), last = try #require(summary.lastLoss)
+        print("\(model) on 16 shapes images: mean loss of steps 1–20 \(first), of steps 141–160 \(last)")
+        #expect(last < 0.8 * first, "\(model)'s loss went from \(first) to \(last)")
+        #expect(summary.evaluation?["AP"].map { (0...1).contains($0) } == true)
+        let loaded = try ZooRun.load(checkpoint: directory)
+        let (_, validation, data) = try ZooRun.dataset(loaded.settings)
+        let boxes = DetectionTask.predict(loaded.detector, [data.evaluationImage(try validation.sample(0))], sizes: [(64, 64)])[0]
+        #expect(boxes.count == 6 && boxes.allSatisfy { $0.classIndex < 4 })
+        if model == "smca" { #expect(zip(boxes, boxes.dropFirst()).allSatisfy { $0.score >= $1.score }) }
+    }
+
+    @Test(arguments: ["detr", "deformable-detr", "smca", "stacked-detr"])
     func resumesBitForBit(model: String) throws {
         let whole = temporaryDirectory(), split = temporaryDirectory()
         defer { for d in [whole, split] { try? FileManager.default.removeItem(atPath: d) } }

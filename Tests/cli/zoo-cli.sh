@@ -7,7 +7,9 @@ source "$(dirname "$0")/lib.sh"
 check "info" 0 "$zoo" info
 grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
 check "models" 0 "$zoo" models
-grep -q "^detr " <<<"$LAST_OUTPUT" && grep -q "^deformable-detr " <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models lists detr and deformable-detr: $LAST_OUTPUT"; }
+for name in detr deformable-detr smca stacked-detr; do
+    grep -q "^$name " <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models lists $name: $LAST_OUTPUT"; }
+done
 check "inspect valid" 0 "$zoo" inspect "$fixtures/valid.safetensors"
 grep -q "weight  F32\|weight *float32 *\[2, 3\]" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL inspect lists weight [2, 3]: $LAST_OUTPUT"; }
 for bad in "$fixtures"/*.safetensors; do
@@ -85,7 +87,7 @@ check "predict a broken image" 1 "$zoo" predict --checkpoint "$run/out" "$run/ti
 printf 'not a checkpoint' > "$run/bad.safetensors"
 check "eval a corrupt checkpoint" 1 "$zoo" eval "$run/bad.safetensors"
 check "train an unknown model" 1 "$zoo" train yolo --data "$shapes"
-grep -q 'unknown model "yolo" (known: detr, deformable-detr)' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown model error: $LAST_OUTPUT"; }
+grep -q 'unknown model "yolo" (known: detr, deformable-detr, smca, stacked-detr)' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown model error: $LAST_OUTPUT"; }
 check "train with an unknown key" 1 "$zoo" train detr --data "$shapes" --set hiden_dim=3 --output "$run/x"
 grep -q "unknown key hiden_dim" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown key error: $LAST_OUTPUT"; }
 check "train without data" 1 "$zoo" train detr --data /nonexistent --output "$run/x"
@@ -117,6 +119,32 @@ check "predict deformable-detr" 0 "$zoo" predict --checkpoint "$run/def" --thres
 grep -q "000000.png: 3 detections" <<<"$LAST_OUTPUT" && [ -f "$run/defpred/000000.png" ] \
     || { failed=$((failed + 1)); echo "FAIL predict deformable-detr draws the top three: $LAST_OUTPUT"; }
 check "export deformable-detr" 0 "$zoo" export "$run/def" --output "$run/def.safetensors"
+# SMCA-DETR and Stacked-DETR through the same commands, with the original argument names.
+cat > "$run/tiny-smca.json" <<'JSON'
+{"model": {"backbone_width": 8, "hidden_dim": 32, "nheads": 2, "enc_layers": 1, "dec_layers": 2, "dim_feedforward": 32,
+           "num_queries": 5, "dynamic_scale": "type2"},
+ "trainer": {"batch_size": 2, "log_every": 1, "eval_every": 0},
+ "data": {"scales": [64], "max_size": 64, "eval_size": 64}}
+JSON
+check "train smca" 0 "$zoo" train smca --data "$shapes" --config "$run/tiny-smca.json" --output "$run/smca" --max-steps 2
+grep -q "trained AP" <<<"$LAST_OUTPUT" && grep -q "loss_ce_0" "$run/smca/metrics.jsonl" \
+    || { failed=$((failed + 1)); echo "FAIL smca trains with auxiliary focal losses: $LAST_OUTPUT"; }
+check "train stacked-detr" 0 "$zoo" train stacked-detr --data "$shapes" --output "$run/stacked" --max-steps 2 \
+    --set backbone_width=4 --set hidden_dim=16 --set stack_layers=1-1-1-2 --set stack_heads=2-2-1-2 --set num_queries=5 \
+    --set batch_size=2 --set eval_every=0 --set scales=[64] --set max_size=64 --set eval_size=64
+grep -q "loss_ce_1" "$run/stacked/metrics.jsonl" || { failed=$((failed + 1)); echo "FAIL stacked-detr trains three decoder outputs: $LAST_OUTPUT"; }
+check "eval smca beside stacked-detr" 0 "$zoo" eval "$run/smca" "$run/stacked" --limit 2
+[ "$(grep -c "^0\.[0-9]*  " <<<"$LAST_OUTPUT")" -eq 2 ] || { failed=$((failed + 1)); echo "FAIL eval prints a line per model: $LAST_OUTPUT"; }
+check "predict smca" 0 "$zoo" predict --checkpoint "$run/smca" --threshold 0 --top 3 --output "$run/smcapred" "$shapes/val/000000.png"
+grep -q "000000.png: 3 detections" <<<"$LAST_OUTPUT" && [ -f "$run/smcapred/000000.png" ] \
+    || { failed=$((failed + 1)); echo "FAIL predict smca draws the top three: $LAST_OUTPUT"; }
+check "export stacked-detr" 0 "$zoo" export "$run/stacked" --output "$run/stacked.safetensors"
+check "parity smca and stacked-detr" 0 "$zoo" parity --quiet "$(dirname "$0")/../ParityTests/Fixtures/smca-r50-ss-type3-tiny.safetensors" \
+    "$(dirname "$0")/../ParityTests/Fixtures/stacked-detr-r50-3333.safetensors"
+check "stacked-detr on resnet18" 1 "$zoo" train stacked-detr --data "$shapes" --set backbone=resnet18 --output "$run/y"
+grep -q 'model.backbone is "resnet18", must be one of resnet50, resnet101' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL stacked-detr backbone error: $LAST_OUTPUT"; }
+check "smca with an unknown scale type" 1 "$zoo" train smca --data "$shapes" --set dynamic_scale=type9 --output "$run/y"
+grep -q 'model.dynamic_scale is "type9", must be one of type1, type2, type3, type4' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL smca scale error: $LAST_OUTPUT"; }
 # A dataset with fewer categories than the model predicts: a clear error, not a trap.
 cp -r "$shapes" "$run/onecat"
 python3 - "$run/onecat/annotations/val.json" <<'PY'
