@@ -4,8 +4,8 @@ import Tapestry
 import TapestryNN
 import Training
 
-/// SMCA-DETR, single scale (Gao, Zheng, Wang, Dai & Li, "Fast Convergence of DETR with
-/// Spatially Modulated Co-Attention", ICCV 2021), as gaopengcuhk/SMCA-DETR builds it, with
+/// SMCA-DETR (Gao, Zheng, Wang, Dai & Li, "Fast Convergence of DETR with Spatially
+/// Modulated Co-Attention", ICCV 2021). Single scale as gaopengcuhk/SMCA-DETR builds it, with
 /// the same parameter names (shared/spec/smca.md):
 ///
 ///     features = ResNet(images) at stride 32;  pos = sine encoding of the mask
@@ -16,6 +16,13 @@ import Training
 /// predicts in the first decoder layer; that centre's logit is also the prior of every
 /// layer's box centre. Classes are scored by sigmoids (the no-object column included, never
 /// a target) and trained with the focal loss.
+///
+/// Multi-scale (`multi_scale`), as the paper's §3.3 describes it (the repository's zip is a
+/// different design): layer3, layer4 and a stride-2 convolution of layer4 (strides 16, 32, 64)
+/// projected to d (`input_proj16`, `input_proj`, `input_proj64`), an encoder of intra- and
+/// multi-scale self-attention layers (`multi_scale_encoder`, the paper's 2-1-2), and decoder
+/// layers that attend to every scale with its own keys and values and mix them by each
+/// query's scale-selection weights.
 public final class SMCADETR: Module, ZooModel {
     public static let name = "smca"
     public static let summary = "SMCA-DETR: DETR whose co-attention is modulated by a Gaussian around each query's predicted centre; focal loss"
@@ -31,6 +38,11 @@ public final class SMCADETR: Module, ZooModel {
         @Setting(oneOf: DynamicScale.allCases.map(\.rawValue)) public var dynamicScale = "type3"
         /// The bandwidth β of the log-Gaussian map.
         @Setting(above: 0) public var smooth = 8.0
+        /// The paper's multi-scale SMCA (strides 16, 32, 64) instead of the repository's single scale.
+        @Setting public var multiScale = false
+        /// Multi-scale only: intra-scale, multi-scale and intra-scale encoder layers, in
+        /// place of `enc_layers`.
+        @Setting public var multiScaleEncoder = "2-1-2"
         @Setting(4...) public var hiddenDim = 256
         @Setting(1...) public var nheads = 8
         @Setting(0...) public var encLayers = 6
@@ -51,7 +63,17 @@ public final class SMCADETR: Module, ZooModel {
         public func combinationProblem() -> String? {
             if hiddenDim % 4 != 0 { return "hidden_dim \(hiddenDim) must be a multiple of 4 (the sine encoding pairs sin and cos of x and y)" }
             if hiddenDim % nheads != 0 { return "hidden_dim \(hiddenDim) is not divisible by nheads \(nheads)" }
+            if multiScale && encoderCrossScale == nil {
+                return "multi_scale_encoder \"\(multiScaleEncoder)\" must be three layer counts (intra-scale, multi-scale, intra-scale), e.g. 2-1-2"
+            }
             return DetectionBackbone.dilationProblem(name: backbone, dilation: dilation)
+        }
+
+        /// Multi-scale: whether each encoder layer attends across scales, from `multi_scale_encoder`.
+        var encoderCrossScale: [Bool]? {
+            let counts = multiScaleEncoder.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard counts.count == 3, let before = counts[0], let across = counts[1], let after = counts[2], min(before, across, after) >= 0 else { return nil }
+            return Array(repeating: false, count: before) + Array(repeating: true, count: across) + Array(repeating: false, count: after)
         }
     }
 
@@ -74,34 +96,46 @@ public final class SMCADETR: Module, ZooModel {
 
     public static var shapesTrainer: TrainerConfig { DETR.shapesTrainer }
 
-    public let transformer: SpatiallyModulatedTransformer
+    public let transformer: any SpatialPriorTransformer
     public let classEmbed: Linear
     public let bboxEmbed: MLP
     public let queryEmbed: Embedding
     public let inputProj: Conv2d
+    /// Multi-scale only: the stride-16 (layer3) and stride-64 (3×3, stride 2 on layer4) projections.
+    public let inputProj16: Conv2d?
+    public let inputProj64: Conv2d?
     public let backbone: DetectionBackbone
     public let config: Config
 
     public init(_ config: Config) throws {
         self.config = try config.validated()
         let d = config.hiddenDim
-        transformer = SpatiallyModulatedTransformer(dModel: d, heads: config.nheads, encoderLayers: config.encLayers, decoderLayers: config.decLayers,
-                                                    feedforward: config.dimFeedforward, dropout: config.dropout,
-                                                    dynamicScale: DynamicScale(rawValue: config.dynamicScale)!, smooth: config.smooth)
+        let scale = DynamicScale(rawValue: config.dynamicScale)!
+        transformer = config.multiScale
+            ? MultiScaleSpatiallyModulatedTransformer(dModel: d, heads: config.nheads, scales: 3, encoderCrossScale: config.encoderCrossScale!,
+                                                      decoderLayers: config.decLayers, feedforward: config.dimFeedforward, dropout: config.dropout,
+                                                      dynamicScale: scale, smooth: config.smooth)
+            : SpatiallyModulatedTransformer(dModel: d, heads: config.nheads, encoderLayers: config.encLayers, decoderLayers: config.decLayers,
+                                            feedforward: config.dimFeedforward, dropout: config.dropout, dynamicScale: scale, smooth: config.smooth)
         classEmbed = Linear(d, config.numClasses + 1)
         classEmbed.bias!.value = Tensor.full([config.numClasses + 1], value: -Foundation.log((1 - 0.01) / 0.01))
         bboxEmbed = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
         queryEmbed = Embedding(config.numQueries, d)
         backbone = DetectionBackbone(config)
-        inputProj = Conv2d(backbone.body.stageChannels[3], d, kernelSize: 1)
+        let channels = backbone.body.stageChannels
+        inputProj = Conv2d(channels[3], d, kernelSize: 1)
+        inputProj16 = config.multiScale ? Conv2d(channels[2], d, kernelSize: 1) : nil
+        inputProj64 = config.multiScale ? Conv2d(channels[3], d, kernelSize: 3, stride: 2, padding: 1) : nil
     }
 
     public func callAsFunction(images: Tensor, mask: Tensor) -> SetPrediction {
         checkInput(images: images, mask: mask)
-        let feature = backbone.features(images)[3]
-        let (featureMask, position) = mask.maskAndSineEncoding(for: feature, channels: config.hiddenDim)
-        let (hs, centreLogits) = transformer(inputProj(feature), mask: featureMask, queryEmbedding: queryEmbed.weight.value, position: position,
-                                             imageSize: mask.unpaddedSizes(dtype: images.dtype), stride: config.dilation ? 16 : 32)
+        let features = backbone.features(images), stride: Double = config.dilation ? 16 : 32
+        let sources = config.multiScale ? [inputProj16!(features[2]), inputProj(features[3]), inputProj64!(features[3])] : [inputProj(features[3])]
+        let levels = sources.map { mask.maskAndSineEncoding(for: $0, channels: config.hiddenDim) }
+        let (hs, centreLogits) = transformer(sources: sources, masks: levels.map(\.mask), positions: levels.map(\.position),
+                                             queryEmbedding: queryEmbed.weight.value, imageSize: mask.unpaddedSizes(dtype: images.dtype),
+                                             strides: config.multiScale ? [16, stride, 2 * stride] : [stride], referenceStride: stride)
         let centrePrior = Tensor.concat([centreLogits, Tensor.zeros(like: centreLogits)], axis: -1)       // [B, Q, 4]
         return SetPrediction(stackedLogits: classEmbed(hs), boxes: (bboxEmbed(hs) + centrePrior).sigmoid(), auxiliary: config.auxLoss)
     }

@@ -11,7 +11,7 @@ import Tapestry
 ///     t = DETR layer(t, memory) with G(p, s) added to the co-attention logits
 ///
 /// `size` is each image's unpadded (width, height) in pixels, `stride` the feature map's.
-public final class SpatiallyModulatedDecoderLayer: TransformerDecoderLayer {
+public final class SpatiallyModulatedDecoderLayer: TransformerDecoderLayer, SpatialPriorPredictor {
     public let norm4: LayerNorm
     /// The centre MLP d → d → d → 2 (the first layer only).
     public let point1: MLP?
@@ -38,29 +38,43 @@ public final class SpatiallyModulatedDecoderLayer: TransformerDecoderLayer {
     public func callAsFunction(_ target: Tensor, memory: Tensor, position: Tensor, queryPosition: Tensor, padding: Tensor,
                                featureSize: (height: Int, width: Int), imageSize: Tensor, stride: Double,
                                centre: Tensor?) -> (output: Tensor, centreLogits: Tensor?, centre: Tensor) {
-        check(centre != nil || point1 != nil, "SpatiallyModulatedDecoderLayer: a layer without point1 needs the first layer's centre")
-        let (q, b, heads) = (target.shape[0], target.shape[1], multiheadAttn.heads)
-        let o = norm4(target + queryPosition)
-        let centreLogits = point1.map { $0(o) }
-        let centre = centre ?? imageSize * centreLogits!.sigmoid() / stride
-        let centres = centre.unsqueezed(axis: 2) + point2(o).reshaped([q, b, heads, 2])
-        let scales = point3.map { s in (s(o) * s(o)).reshaped([q, b, heads, dynamicScale.scalesPerHead]) }
-        let prior = dynamicScale.logMap(centres: centres, scales: scales, height: featureSize.height, width: featureSize.width, smooth: smooth)
+        let prior = predictPrior(target: target, queryPosition: queryPosition, heads: multiheadAttn.heads, imageSize: imageSize,
+                                 stride: stride, centre: centre)
+        let map = dynamicScale.logMap(centres: prior.centres, scales: prior.scales, height: featureSize.height, width: featureSize.width, smooth: smooth)
         let output = super.callAsFunction(target, memory: memory, position: position, queryPosition: queryPosition,
-                          memoryKeyPaddingMask: padding, crossAttentionBias: prior)
-        return (output, centreLogits, centre)
+                                          memoryKeyPaddingMask: padding, crossAttentionBias: map)
+        return (output, prior.centreLogits, prior.centre)
+    }
+}
+
+/// A transformer whose decoder predicts SMCA's spatial priors: feature maps (one per
+/// scale) in, every decoder layer's normalized output [D, B, Q, d] and the first layer's
+/// centre logits [B, Q, 2] out.
+public protocol SpatialPriorTransformer: Module {
+    /// sources and positions [B, d, h_j, w_j], masks [B, h_j, w_j] (true on padding),
+    /// queryEmbedding [Q, d], imageSize [B, 2] (unpadded width, height in pixels), each
+    /// map's stride, and the stride whose cells the centres are measured in.
+    func callAsFunction(sources: [Tensor], masks: [Tensor], positions: [Tensor], queryEmbedding: Tensor, imageSize: Tensor,
+                        strides: [Double], referenceStride: Double) -> (hs: Tensor, centreLogits: Tensor)
+}
+
+/// SMCA's initialization (SMCA-DETR `Transformer._reset_parameters`): Xavier-uniform on every
+/// matrix, then the scales start at 1 (`point3` weight 0, bias 1).
+func resetLikeSMCA(_ transformer: Module, point3: [Linear?]) {
+    for (_, p) in transformer.namedParameters() where p.shape.count > 1 { p.value = Initialization.xavierUniform(p.shape) }
+    for case let layer? in point3 {
+        layer.weight.value = Tensor.zeros(layer.weight.shape)
+        layer.bias!.value = Tensor.full(layer.bias!.shape, value: 1)
     }
 }
 
 /// SMCA's transformer (SMCA-DETR models/transformer.py `Transformer`): DETR's encoder, and a
 /// decoder of `SpatiallyModulatedDecoderLayer`s whose first layer predicts each query's
-/// centre; the shared `decoder.norm` is applied to every layer's output.
-public final class SpatiallyModulatedTransformer: Module {
+/// centre; the shared `decoder.norm` is applied to every layer's output. One scale.
+public final class SpatiallyModulatedTransformer: Module, SpatialPriorTransformer {
     public let encoder: TransformerEncoder
-    public let decoder: SpatiallyModulatedDecoder
+    public let decoder: SpatiallyModulatedDecoder<SpatiallyModulatedDecoderLayer>
 
-    /// Matrices start Xavier-uniform as in the original; the scales start at 1 (`point3`
-    /// weight 0, bias 1).
     public init(dModel d: Int, heads: Int, encoderLayers: Int, decoderLayers: Int, feedforward: Int, dropout: Double,
                 dynamicScale: DynamicScale, smooth: Double) {
         encoder = TransformerEncoder(dModel: d, heads: heads, count: encoderLayers, feedforward: feedforward, dropout: dropout)
@@ -69,42 +83,46 @@ public final class SpatiallyModulatedTransformer: Module {
                                            dynamicScale: dynamicScale, smooth: smooth, predictsCentre: $0 == 0)
         }, norm: LayerNorm(d))
         super.init()
-        for (_, p) in namedParameters() where p.shape.count > 1 { p.value = Initialization.xavierUniform(p.shape) }
-        for layer in decoder.layers {
-            guard let point3 = layer.point3 else { continue }
-            point3.weight.value = Tensor.zeros(point3.weight.shape)
-            point3.bias!.value = Tensor.full(point3.bias!.shape, value: 1)
-        }
+        resetLikeSMCA(self, point3: decoder.layers.map(\.point3))
     }
 
-    /// source and position [B, d, h, w], mask [B, h, w] (true on padding), queryEmbedding
-    /// [Q, d], imageSize [B, 2] (unpadded width, height in pixels), stride of the feature map
-    /// → every decoder layer's normalized output [D, B, Q, d] and the centre logits [B, Q, 2].
-    public func callAsFunction(_ source: Tensor, mask: Tensor, queryEmbedding: Tensor, position: Tensor,
-                               imageSize: Tensor, stride: Double) -> (hs: Tensor, centreLogits: Tensor) {
-        let (b, d) = (source.shape[0], source.shape[1])
-        let pos = position.tokenSequence, padding = mask.flattened(from: 1)
-        let queryPosition = queryEmbedding.unsqueezed(axis: 1).expanded(to: [queryEmbedding.shape[0], b, d])
+    public func callAsFunction(sources: [Tensor], masks: [Tensor], positions: [Tensor], queryEmbedding: Tensor, imageSize: Tensor,
+                               strides: [Double], referenceStride: Double) -> (hs: Tensor, centreLogits: Tensor) {
+        check(sources.count == 1 && masks.count == 1 && positions.count == 1 && strides == [referenceStride],
+              "SpatiallyModulatedTransformer: one feature map at the reference stride, got \(sources.count) at strides \(strides)")
+        let (source, pos, padding) = (sources[0], positions[0].tokenSequence, masks[0].flattened(from: 1))
         let memory = encoder(source.tokenSequence, position: pos, keyPaddingMask: padding)
-        var output = Tensor.zeros(like: queryPosition), centre: Tensor?, centreLogits: Tensor?, intermediate: [Tensor] = []
-        for layer in decoder.layers {
-            let step = layer(output, memory: memory, position: pos, queryPosition: queryPosition, padding: padding,
-                             featureSize: (source.shape[2], source.shape[3]), imageSize: imageSize, stride: stride, centre: centre)
-            (output, centre) = (step.output, step.centre)
-            centreLogits = centreLogits ?? step.centreLogits
-            intermediate.append(decoder.norm(output))
+        return decoder(queryEmbedding: queryEmbedding, batch: source.shape[0]) { layer, target, queryPosition, centre in
+            layer(target, memory: memory, position: pos, queryPosition: queryPosition, padding: padding,
+                  featureSize: (source.shape[2], source.shape[3]), imageSize: imageSize, stride: referenceStride, centre: centre)
         }
-        return (Tensor.stack(intermediate, axis: 0).transposed(1, 2), centreLogits!.transposed(0, 1))
     }
 }
 
 /// The decoder's layers (`layers.{i}`) and their shared output `norm`.
-public final class SpatiallyModulatedDecoder: Module {
-    public let layers: [SpatiallyModulatedDecoderLayer]
+public final class SpatiallyModulatedDecoder<Layer: Module>: Module {
+    public let layers: [Layer]
     public let norm: LayerNorm
 
-    public init(layers: [SpatiallyModulatedDecoderLayer], norm: LayerNorm) {
+    public init(layers: [Layer], norm: LayerNorm) {
         check(!layers.isEmpty, "SpatiallyModulatedDecoder: needs at least one layer (the first predicts the centres)")
         (self.layers, self.norm) = (layers, norm)
+    }
+
+    /// Runs the layers from zeros with the query embeddings [Q, d] as query positions, the
+    /// first layer's centre passed to the others: `step(layer, target, queryPosition, centre)`
+    /// → every layer's normed output [D, B, Q, d] and the centre logits [B, Q, 2].
+    public func callAsFunction(queryEmbedding: Tensor, batch: Int,
+                               step: (Layer, Tensor, Tensor, Tensor?) -> (output: Tensor, centreLogits: Tensor?, centre: Tensor))
+        -> (hs: Tensor, centreLogits: Tensor) {
+        let queryPosition = queryEmbedding.unsqueezed(axis: 1).expanded(to: [queryEmbedding.shape[0], batch, queryEmbedding.shape[1]])
+        var output = Tensor.zeros(like: queryPosition), centre: Tensor?, centreLogits: Tensor?, intermediate: [Tensor] = []
+        for layer in layers {
+            let result = step(layer, output, queryPosition, centre)
+            (output, centre) = (result.output, result.centre)
+            centreLogits = centreLogits ?? result.centreLogits
+            intermediate.append(norm(output))
+        }
+        return (Tensor.stack(intermediate, axis: 0).transposed(1, 2), centreLogits!.transposed(0, 1))
     }
 }

@@ -33,10 +33,33 @@ import Training
         (c.backboneWidth, c.hiddenDim, c.encLayers, c.decLayers, c.dimFeedforward, c.numQueries) = (8, 32, 1, 2, 16, 5)
         let m = try SMCADETR(c)
         #expect(m.classEmbed.bias!.value.doubles().allSatisfy { Swift.abs($0 + Foundation.log(99)) < 1e-6 } && m.classEmbed.outFeatures == 5)
-        let layers = m.transformer.decoder.layers
+        let layers = try #require(m.transformer as? SpatiallyModulatedTransformer).decoder.layers
         #expect(layers[0].point1 != nil && layers[1].point1 == nil && layers.allSatisfy { $0.point3!.bias!.value.doubles().allSatisfy { $0 == 1 } })
         let keys = Set(m.stateDict().map(\.0))
         #expect(keys.contains("transformer.decoder.layers.0.point1.layers.0.weight") && keys.contains("transformer.decoder.layers.1.norm4.bias"))
+        #expect(!keys.contains { $0.hasPrefix("input_proj16") || $0.contains("level_embed") })
+    }
+
+    /// Multi-scale: three projections (strides 16, 32, 64), a scale embedding, the 2-1-2
+    /// encoder, per-scale keys and values and a scale selection in every decoder layer; its
+    /// predictions have the single-scale shapes.
+    @Test func multiScaleSMCAIsBuiltFromItsSettings() throws {
+        var c = SMCADETR.shapesModel
+        (c.backboneWidth, c.hiddenDim, c.decLayers, c.dimFeedforward, c.numQueries, c.multiScale) = (8, 32, 2, 16, 5, true)
+        let m = try SMCADETR(c)
+        let transformer = try #require(m.transformer as? MultiScaleSpatiallyModulatedTransformer)
+        #expect(transformer.encoder.crossScale == [false, false, true, false, false] && transformer.levelEmbed.shape == [3, 32])
+        #expect(m.inputProj16!.weight.shape == [32, 32, 1, 1] && m.inputProj64!.weight.shape == [32, 64, 3, 3] && m.inputProj.weight.shape == [32, 64, 1, 1])
+        let keys = Set(m.stateDict().map(\.0))
+        for key in ["transformer.decoder.layers.1.multihead_attn.k_proj.2.weight", "transformer.decoder.layers.0.point4.weight",
+                    "transformer.decoder.layers.0.point1.layers.2.bias", "transformer.level_embed", "input_proj64.bias"] {
+            #expect(keys.contains(key), "\(key)")
+        }
+        var rng = RandomGenerator(seed: 3)
+        let prediction = m(images: Tensor.normal([2, 3, 96, 64], generator: &rng), mask: Tensor.zeros([2, 96, 64], dtype: .bool))
+        #expect(prediction.layers.count == 2 && prediction.final.logits.shape == [2, 5, 5] && prediction.final.boxes.shape == [2, 5, 4])
+        #expect { try ZooRun.settings(model: "smca", shapes: true, assignments: ["multi_scale=true", "multi_scale_encoder=2-1"]) }
+            throws: { "\($0)".contains("multi_scale_encoder \"2-1\" must be three layer counts") }
     }
 
     /// Image sizes come from the mask: padding at the bottom and right.

@@ -83,16 +83,16 @@ import Training
 
     /// SMCA-DETR and Stacked-DETR on the same images: the loss falls, and the reloaded
     /// checkpoint predicts (SMCA: the 6 best of 6 queries × 4 real classes, best first).
-    @Test(arguments: ["smca", "stacked-detr"])
-    func descendantsLossFallsOnShapes(model: String) throws {
+    @Test(arguments: [("smca", [String]()), ("smca", ["multi_scale=true", "multi_scale_encoder=1-1-0"]), ("stacked-detr", [])])
+    func descendantsLossFallsOnShapes(model: String, options: [String]) throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // SMCA at Deformable DETR's rate (focal loss), Stacked-DETR at DETR's.
-        let t = try trainer(try settings(["log_every=20", "flip=false", model == "smca" ? "lr=0.0005" : "lr=0.001"], model: model), directory, model: model)
+        let t = try trainer(try settings(["log_every=20", "flip=false", model == "smca" ? "lr=0.0005" : "lr=0.001"] + options, model: model), directory, model: model)
         t.maxSteps = 160
         let summary = try t.run()
         let first = try #require(summary.firstLoss), last = try #require(summary.lastLoss)
-        print("\(model) on 16 shapes images: mean loss of steps 1–20 \(first), of steps 141–160 \(last)")
+        print("\(model) \(options) on 16 shapes images: mean loss of steps 1–20 \(first), of steps 141–160 \(last)")
         #expect(last < 0.8 * first, "\(model)'s loss went from \(first) to \(last)")
         #expect(summary.evaluation?["AP"].map { (0...1).contains($0) } == true)
         let loaded = try ZooRun.load(checkpoint: directory)
