@@ -12,34 +12,19 @@ import Training
 ///     hs = decoder(0, encoder(src + pos…), query_embed)  — one output per decoder layer
 ///     logits = class_embed(hs) [.., C + 1],  boxes = sigmoid(bbox_embed(hs)) as cxcywh
 public final class DETR: Module, ZooModel {
-    /// The original code's arguments (detr/main.py), with its defaults.
-    public struct Config: SettingsGroup, BackboneSettings {
-        @Setting(oneOf: DetectionBackbone.names) public var backbone = "resnet50"
-        @Setting public var dilation = false
-        @Setting(4...) public var hiddenDim = 256
+    /// The original code's arguments (detr/main.py), with its defaults: the shared ones and
+    /// the transformer's.
+    public typealias Config = Extended<Arguments>
+    public struct Arguments: SettingsExtension {
+        public typealias Base = DetectorSettings
         @Setting(1...) public var nheads = 8
         @Setting(0...) public var encLayers = 6
         @Setting(1...) public var decLayers = 6
-        @Setting(1...) public var dimFeedforward = 2048
-        @Setting(0..<1) public var dropout = 0.1
-        @Setting(1...) public var numQueries = 100
-        @Setting(1...) public var numClasses = 91
         @Setting public var preNorm = false
-        @Setting public var auxLoss = true
-        /// Frozen batch norm in the backbone (DETR's choice); false trains BatchNorm2d.
-        @Setting public var frozenBatchNorm = true
-        @Setting(0...) public var lrBackbone = 1e-5
-        /// Channels of the backbone's first stage (torchvision's 64; smaller for small
-        /// images). Not an argument of the original code.
-        @Setting(1...) public var backboneWidth = 64
 
         public init() {}
 
-        public func combinationProblem() -> String? {
-            if hiddenDim % 4 != 0 { return "hidden_dim \(hiddenDim) must be a multiple of 4 (the sine encoding pairs sin and cos of x and y)" }
-            if hiddenDim % nheads != 0 { return "hidden_dim \(hiddenDim) is not divisible by nheads \(nheads)" }
-            return DetectionBackbone.dilationProblem(name: backbone, dilation: dilation)
-        }
+        public func combinationProblem(with base: DetectorSettings) -> String? { base.headsProblem(nheads) }
     }
     public typealias Loss = SoftmaxCriterionSettings
 

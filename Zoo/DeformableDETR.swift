@@ -21,41 +21,36 @@ public final class DeformableDETR: Module, ZooModel {
     public static let paper = "Zhu et al., Deformable DETR: Deformable Transformers for End-to-End Object Detection, ICLR 2021"
     public typealias Loss = FocalCriterionSettings
 
-    /// The original code's arguments (Deformable-DETR main.py), in its order, with its defaults.
-    public struct Config: SettingsGroup, BackboneSettings {
-        @Setting(0...) public var lrBackbone = 2e-5
+    /// The original code's arguments (Deformable-DETR main.py), with its defaults: the shared
+    /// ones and these, in its order.
+    public typealias Config = Extended<Arguments>
+    public struct Arguments: SettingsExtension {
+        public typealias Base = DetectorSettings
         /// Learning-rate factor of `reference_points` and `sampling_offsets`.
         @Setting(0...) public var lrLinearProjMult = 0.1
         @Setting public var withBoxRefine = false
         @Setting public var twoStage = false
-        @Setting(oneOf: DetectionBackbone.names) public var backbone = "resnet50"
-        @Setting public var dilation = false
         @Setting(1...) public var numFeatureLevels = 4
         @Setting(0...) public var encLayers = 6
         @Setting(1...) public var decLayers = 6
-        @Setting(1...) public var dimFeedforward = 1024
-        @Setting(32...) public var hiddenDim = 256
-        @Setting(0..<1) public var dropout = 0.1
         @Setting(1...) public var nheads = 8
-        @Setting(1...) public var numQueries = 300
         @Setting(1...) public var decNPoints = 4
         @Setting(1...) public var encNPoints = 4
-        @Setting public var auxLoss = true
-        @Setting(1...) public var numClasses = 91
-        /// Not arguments of the original: frozen batch norm in the backbone (false trains
-        /// BatchNorm2d), and the channels of its first stage (torchvision's 64).
-        @Setting public var frozenBatchNorm = true
-        @Setting(1...) public var backboneWidth = 64
 
         public init() {}
 
-        public func combinationProblem() -> String? {
-            if hiddenDim % 32 != 0 { return "hidden_dim \(hiddenDim) must be a multiple of 32 (GroupNorm(32) after each input projection)" }
-            if hiddenDim % nheads != 0 { return "hidden_dim \(hiddenDim) is not divisible by nheads \(nheads)" }
+        public static func adjustDefaults(_ base: inout DetectorSettings) {
+            (base.lrBackbone, base.dimFeedforward, base.numQueries) = (2e-5, 1024, 300)
+        }
+
+        public func combinationProblem(with base: DetectorSettings) -> String? {
+            let d = base.hiddenDim
+            if d % 32 != 0 { return "hidden_dim \(d) must be a multiple of 32 (GroupNorm(32) after each input projection)" }
+            if let problem = base.headsProblem(nheads) { return problem }
             if numFeatureLevels == 2 { return "num_feature_levels must be 1 (the last stage) or at least 3 (three stages and extra levels)" }
             if twoStage && !withBoxRefine { return "two_stage needs with_box_refine (its proposals are scored by the refinement heads)" }
-            if twoStage && hiddenDim != 256 { return "two_stage needs hidden_dim 256 (the proposal embedding has 128 features per coordinate)" }
-            return DetectionBackbone.dilationProblem(name: backbone, dilation: dilation)
+            if twoStage && d != 256 { return "two_stage needs hidden_dim 256 (the proposal embedding has 128 features per coordinate)" }
+            return nil
         }
     }
 

@@ -30,50 +30,38 @@ public final class SMCADETR: Module, ZooModel {
     public typealias Loss = FocalCriterionSettings
 
     /// The original code's arguments (SMCA-DETR main.py), with the defaults of its README's
-    /// training command (`--dynamic_scale type3 --num_queries 300`).
-    public struct Config: SettingsGroup, BackboneSettings {
-        @Setting(oneOf: DetectionBackbone.names) public var backbone = "resnet50"
-        /// DC5: the last stage dilated, so the features and the centres are at stride 16.
-        @Setting public var dilation = false
+    /// training command (`--dynamic_scale type3 --num_queries 300`): the shared ones and these.
+    public typealias Config = Extended<Arguments>
+    public struct Arguments: SettingsExtension {
+        public typealias Base = DetectorSettings
         @Setting(oneOf: DynamicScale.allCases.map(\.rawValue)) public var dynamicScale = "type3"
         /// The bandwidth β of the log-Gaussian map.
         @Setting(above: 0) public var smooth = 8.0
+        @Setting(1...) public var nheads = 8
+        @Setting(0...) public var encLayers = 6
+        @Setting(1...) public var decLayers = 6
         /// The paper's multi-scale SMCA (strides 16, 32, 64) instead of the repository's single scale.
         @Setting public var multiScale = false
         /// Multi-scale only: intra-scale, multi-scale and intra-scale encoder layers, in
         /// place of `enc_layers`.
         @Setting public var multiScaleEncoder = "2-1-2"
-        @Setting(4...) public var hiddenDim = 256
-        @Setting(1...) public var nheads = 8
-        @Setting(0...) public var encLayers = 6
-        @Setting(1...) public var decLayers = 6
-        @Setting(1...) public var dimFeedforward = 2048
-        @Setting(0..<1) public var dropout = 0.1
-        @Setting(1...) public var numQueries = 300
-        @Setting(1...) public var numClasses = 91
-        @Setting public var auxLoss = true
-        @Setting(0...) public var lrBackbone = 1e-5
-        /// Not arguments of the original: frozen batch norm in the backbone (false trains
-        /// BatchNorm2d), and the channels of its first stage (torchvision's 64).
-        @Setting public var frozenBatchNorm = true
-        @Setting(1...) public var backboneWidth = 64
 
         public init() {}
 
-        public func combinationProblem() -> String? {
-            if hiddenDim % 4 != 0 { return "hidden_dim \(hiddenDim) must be a multiple of 4 (the sine encoding pairs sin and cos of x and y)" }
-            if hiddenDim % nheads != 0 { return "hidden_dim \(hiddenDim) is not divisible by nheads \(nheads)" }
+        public static func adjustDefaults(_ base: inout DetectorSettings) { base.numQueries = 300 }
+
+        public func combinationProblem(with base: DetectorSettings) -> String? {
             if multiScale && encoderCrossScale == nil {
                 return "multi_scale_encoder \"\(multiScaleEncoder)\" must be three layer counts (intra-scale, multi-scale, intra-scale), e.g. 2-1-2"
             }
-            return DetectionBackbone.dilationProblem(name: backbone, dilation: dilation)
+            return base.headsProblem(nheads)
         }
 
         /// Multi-scale: whether each encoder layer attends across scales, from `multi_scale_encoder`.
         var encoderCrossScale: [Bool]? {
-            let counts = multiScaleEncoder.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
-            guard counts.count == 3, let before = counts[0], let across = counts[1], let after = counts[2], min(before, across, after) >= 0 else { return nil }
-            return Array(repeating: false, count: before) + Array(repeating: true, count: across) + Array(repeating: false, count: after)
+            SettingsCoding.dashedCounts(multiScaleEncoder, count: 3).map { n in
+                Array(repeating: false, count: n[0]) + Array(repeating: true, count: n[1]) + Array(repeating: false, count: n[2])
+            }
         }
     }
 
@@ -112,7 +100,7 @@ public final class SMCADETR: Module, ZooModel {
         let d = config.hiddenDim
         let scale = DynamicScale(rawValue: config.dynamicScale)!
         transformer = config.multiScale
-            ? MultiScaleSpatiallyModulatedTransformer(dModel: d, heads: config.nheads, scales: 3, encoderCrossScale: config.encoderCrossScale!,
+            ? MultiScaleSpatiallyModulatedTransformer(dModel: d, heads: config.nheads, scales: 3, encoderCrossScale: config.own.encoderCrossScale!,
                                                       decoderLayers: config.decLayers, feedforward: config.dimFeedforward, dropout: config.dropout,
                                                       dynamicScale: scale, smooth: config.smooth)
             : SpatiallyModulatedTransformer(dModel: d, heads: config.nheads, encoderLayers: config.encLayers, decoderLayers: config.decLayers,

@@ -21,46 +21,31 @@ public final class StackedDETR: Module, ZooModel {
     public static let paper = "Sheng, QKVA grid: Attention in Image Perspective and Stacked DETR, arXiv 2207.04313"
     public typealias Loss = SoftmaxCriterionSettings
 
-    /// The original code's arguments (sdetr main.py and `build`'s counts), with its defaults.
-    public struct Config: SettingsGroup, BackboneSettings {
-        /// ResNet-50 or -101 (the level-3 projection expects their layer3).
-        @Setting(oneOf: ["resnet50", "resnet101"]) public var backbone = "resnet50"
-        @Setting public var dilation = false
-        @Setting(4...) public var hiddenDim = 256
+    /// The original code's arguments (sdetr main.py, and `build`'s counts as `stack_*`),
+    /// with its defaults: the shared ones (ResNet-50 or -101 only: the level-3 projection
+    /// expects their layer3) and these.
+    public typealias Config = Extended<Arguments>
+    public struct Arguments: SettingsExtension {
+        public typealias Base = DetectorSettings
         /// Layers of the level-4 encoder, level-4 decoder, level-3 encoder, level-3 decoder.
         @Setting public var stackLayers = "3-3-3-3"
         /// Heads of the same four, in the same order.
         @Setting public var stackHeads = "8-8-1-8"
-        @Setting(1...) public var dimFeedforward = 2048
-        @Setting(0..<1) public var dropout = 0.1
-        @Setting(1...) public var numQueries = 100
-        @Setting(1...) public var numClasses = 91
         @Setting public var preNorm = false
-        @Setting public var auxLoss = true
-        @Setting(0...) public var lrBackbone = 1e-5
-        /// Not arguments of the original: frozen batch norm in the backbone (false trains
-        /// BatchNorm2d), and the channels of its first stage (torchvision's 64).
-        @Setting public var frozenBatchNorm = true
-        @Setting(1...) public var backboneWidth = 64
 
         public init() {}
 
-        /// The four counts of "a-b-c-d", or nil when it is not four whole numbers.
-        static func counts(_ text: String) -> [Int]? {
-            let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
-            return parts.count == 4 && parts.allSatisfy({ $0 != nil }) ? parts.map { $0! } : nil
-        }
-
-        public func combinationProblem() -> String? {
-            guard let layers = Self.counts(stackLayers), layers.allSatisfy({ $0 >= 0 }), layers[1] >= 1, layers[3] >= 1 else {
+        public func combinationProblem(with base: DetectorSettings) -> String? {
+            if !["resnet50", "resnet101"].contains(base.backbone) {
+                return "backbone \(base.backbone): Stacked-DETR needs resnet50 or resnet101 (its level-3 projection expects their layer3)"
+            }
+            guard let layers = SettingsCoding.dashedCounts(stackLayers, count: 4), layers[1] >= 1, layers[3] >= 1 else {
                 return "stack_layers \"\(stackLayers)\" must be four layer counts M1-N1-M2-N2 (encoders at least 0, decoders at least 1 layer)"
             }
-            guard let heads = Self.counts(stackHeads), heads.allSatisfy({ $0 >= 1 }) else {
+            guard let heads = SettingsCoding.dashedCounts(stackHeads, count: 4), heads.allSatisfy({ $0 >= 1 }) else {
                 return "stack_heads \"\(stackHeads)\" must be four head counts, each at least 1"
             }
-            if hiddenDim % 4 != 0 { return "hidden_dim \(hiddenDim) must be a multiple of 4 (the sine encoding pairs sin and cos of x and y)" }
-            if let h = heads.first(where: { hiddenDim % $0 != 0 }) { return "hidden_dim \(hiddenDim) is not divisible by \(h) heads (stack_heads \(stackHeads))" }
-            return nil
+            return heads.lazy.compactMap { base.headsProblem($0, name: "a head count of stack_heads") }.first
         }
     }
 
@@ -95,7 +80,7 @@ public final class StackedDETR: Module, ZooModel {
 
     public init(_ config: Config) throws {
         self.config = try config.validated()
-        let d = config.hiddenDim, layers = Config.counts(config.stackLayers)!, heads = Config.counts(config.stackHeads)!
+        let d = config.hiddenDim, layers = SettingsCoding.dashedCounts(config.stackLayers, count: 4)!, heads = SettingsCoding.dashedCounts(config.stackHeads, count: 4)!
         func transformer(_ level: Int) -> DETRTransformer {
             DETRTransformer(dModel: d, encoderHeads: heads[2 * level], decoderHeads: heads[2 * level + 1], encoderLayers: layers[2 * level],
                             decoderLayers: layers[2 * level + 1], feedforward: config.dimFeedforward, dropout: config.dropout, preNorm: config.preNorm)

@@ -87,13 +87,15 @@ public protocol SettingsGroup: Codable, Sendable, Equatable {
     /// A combination of fields that cannot work together, as a sentence (nil when fine).
     /// Each field's own range is checked by `problems()` before this is asked.
     func combinationProblem() -> String?
+    /// Every value outside its field's range, then the combination problem, if any.
+    func problems() -> [String]
 }
 
 extension SettingsGroup {
     public func combinationProblem() -> String? { nil }
 
     /// Every value outside its field's range ("hidden_dim is 0, must be at least 1"), then
-    /// the combination problem, if any.
+    /// the combination problem, if any (found by reflection over the `@Setting` fields).
     public func problems() -> [String] {
         let rules = Dictionary(Mirror(reflecting: Self()).children.compactMap { child in
             (child.value as? AnySetting).map { (child.label ?? "", $0) }
@@ -108,6 +110,61 @@ extension SettingsGroup {
         }
         if found.isEmpty, let problem = combinationProblem() { found.append(problem) }
         return found
+    }
+}
+
+/// The fields a model adds to a settings group that several models share (`Base`): the
+/// two are one flat section of a settings file, each key once (`Extended`).
+public protocol SettingsExtension: SettingsGroup {
+    associatedtype Base: SettingsGroup
+    /// The shared fields' defaults as this model's paper has them (SMCA: 300 queries).
+    static func adjustDefaults(_ base: inout Base)
+    /// A combination of this model's fields and the shared ones that cannot work together.
+    func combinationProblem(with base: Base) -> String?
+}
+
+extension SettingsExtension {
+    public static func adjustDefaults(_ base: inout Base) {}
+    public func combinationProblem(with base: Base) -> String? { nil }
+}
+
+/// A shared settings group and a model's own fields read and written as one flat section:
+/// `config.hiddenDim` reads the shared field, `config.smooth` the model's own.
+@dynamicMemberLookup
+public struct Extended<Own: SettingsExtension>: SettingsGroup {
+    public var base: Own.Base
+    public var own: Own
+
+    public init() {
+        var base = Own.Base()
+        Own.adjustDefaults(&base)
+        (self.base, own) = (base, Own())
+    }
+
+    public init(from decoder: Decoder) throws {
+        (base, own) = (try Own.Base(from: decoder), try Own(from: decoder))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try base.encode(to: encoder)
+        try own.encode(to: encoder)
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<Own.Base, T>) -> T {
+        get { base[keyPath: path] }
+        set { base[keyPath: path] = newValue }
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<Own, T>) -> T {
+        get { own[keyPath: path] }
+        set { own[keyPath: path] = newValue }
+    }
+
+    /// Both groups' problems; when there are none, the combination of the two.
+    public func problems() -> [String] {
+        let found = base.problems() + own.problems()
+        guard found.isEmpty, let problem = own.combinationProblem(with: base) else { return found }
+        return [problem]
     }
 }
 
@@ -126,6 +183,14 @@ public enum SettingsCoding {
             }
         }
         return out
+    }
+
+    /// A list of counts written with dashes ("3-3-1-3", Stacked-DETR's `stack_layers`) when it
+    /// is `count` whole numbers, none negative; nil otherwise.
+    public static func dashedCounts(_ text: String, count: Int) -> [Int]? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == count, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        return parts.map { $0! }
     }
 
     public static func camelCase(_ key: String) -> String {

@@ -15,6 +15,17 @@ struct ModelSection: SettingsGroup {
     func combinationProblem() -> String? { hiddenDim % numQueries == 0 ? nil : "hidden_dim must be a multiple of num_queries" }
 }
 
+/// A model's own fields on top of `ModelSection`: 300 queries by default, and a rule that
+/// needs fields of both.
+struct ExtraFields: SettingsExtension {
+    typealias Base = ModelSection
+    @Setting(above: 0) var smooth = 8.0
+    @Setting(1...) var nheads = 8
+
+    static func adjustDefaults(_ base: inout ModelSection) { base.numQueries = 300 }
+    func combinationProblem(with base: ModelSection) -> String? { base.hiddenDim % nheads == 0 ? nil : "hidden_dim is not divisible by nheads" }
+}
+
 @Suite struct SettingsTests {
     func settings() throws -> Settings {
         try Settings(defaults: [("model", ModelSection()), ("trainer", TrainerConfig())])
@@ -81,5 +92,25 @@ struct ModelSection: SettingsGroup {
         #expect { try s.decode(ModelSection.self, section: "model") } throws: { "\($0)" == "model.enc_n_points must be a whole number" }
         try s.set("trainer.batch_size=0")
         #expect { try s.decode(TrainerConfig.self, section: "trainer") } throws: { "\($0)".contains("trainer.batch_size is 0, must be at least 1") }
+    }
+
+    /// A shared group and a model's own fields are one flat section: every key once, read
+    /// and written through the one value, the model's defaults, and problems from both parts.
+    @Test func extendedGroupsAreOneFlatSection() throws {
+        var s = try Settings(defaults: [("model", Extended<ExtraFields>())])
+        #expect(s.value("model.num_queries")?.intValue == 300 && s.value("model.smooth") != nil && s.value("model.base") == nil)
+        try s.set("smooth=2.5")
+        try s.set("hidden_dim=600")
+        var expected = Extended<ExtraFields>()
+        (expected.smooth, expected.hiddenDim) = (2.5, 600)
+        #expect(try s.decode(Extended<ExtraFields>.self, section: "model") == expected)
+        #expect(expected.own.smooth == 2.5 && expected.base.hiddenDim == 600)
+        for (assignment, message) in [("smooth=0", "model.smooth is 0.0, must be above 0"), ("dropout=1", "model.dropout is 1.0"),
+                                      ("nheads=7", "hidden_dim is not divisible by nheads"), ("num_queries=7", "multiple of num_queries")] {
+            var bad = s
+            try bad.set(assignment)
+            #expect { try bad.decode(Extended<ExtraFields>.self, section: "model") } throws: { "\($0)".contains(message) }
+        }
+        #expect(throws: SettingsError.self) { try s.set("base.smooth=1") }
     }
 }
