@@ -48,10 +48,13 @@ public protocol Backend: Sendable {
     func gather<T: TensorElement>(_ x: UnsafePointer<T>, axisSize: Int, _ index: UnsafePointer<Int64>, _ out: UnsafeMutablePointer<T>, outer: Int, indexAxisSize: Int, inner: Int)
     /// into[o, index[o, j, i], i] += src[o, j, i].
     func scatterAdd<T: TensorElement>(into: UnsafeMutablePointer<T>, axisSize: Int, _ index: UnsafePointer<Int64>, _ src: UnsafePointer<T>, outer: Int, indexAxisSize: Int, inner: Int)
-    /// Image patches to columns: x [N,C,H,W] → cols [N, C·kh·kw, oh·ow].
-    func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry)
-    /// Columns back to an image, summing overlaps: cols [N, C·kh·kw, oh·ow] → x [N,C,H,W].
-    func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry)
+    /// Image patches to columns: x [N,C,H,W] → cols [N, C·kh·kw, oh·ow]. Consecutive rows of
+    /// the column matrix lie `rowStride` elements apart: oh·ow when packed, more when several
+    /// images' matrices sit side by side in one (then N must be 1).
+    func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int)
+    /// Columns back to an image, summing overlaps: cols [N, C·kh·kw, oh·ow] → x [N,C,H,W]
+    /// (rows `rowStride` apart, as for `im2col`).
+    func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int)
 
     // Deformable attention sampling (ReferenceKernels+Deformable.swift)
     /// out[b, q, m·Dh + c] = Σ_{l,p} weights[b,q,m,l,p] · bilinear(value level l, head m, channel c, locations[b,q,m,l,p]).

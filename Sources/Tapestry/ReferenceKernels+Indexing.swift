@@ -30,12 +30,13 @@ extension Backend {
         }
     }
 
-    public func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry) {
+    public func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int) {
         let image = UnsafeSendable(x), out = UnsafeSendable(cols)
         let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
+        check(rowStride == length || (g.batch == 1 && rowStride > length), "im2col: row stride \(rowStride) for rows of \(length) in a batch of \(g.batch)")
         Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
             let source = image.value + plane * g.height * g.width
-            var row = out.value + plane * patchRows * length
+            var row = out.value + plane * patchRows * rowStride
             for ki in 0..<g.kernel.h {
                 for kj in 0..<g.kernel.w {
                     forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in
@@ -50,19 +51,20 @@ extension Backend {
                         }
                         for ox in inside.upperBound..<g.outWidth { dst[ox] = 0 }
                     }
-                    row += length
+                    row += rowStride
                 }
             }
         }
     }
 
-    public func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry) {
+    public func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int) {
         let image = UnsafeSendable(x), input = UnsafeSendable(cols)
         let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
+        check(rowStride == length || (g.batch == 1 && rowStride > length), "col2im: row stride \(rowStride) for rows of \(length) in a batch of \(g.batch)")
         Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
             let target = image.value + plane * g.height * g.width
             target.initialize(repeating: 0, count: g.height * g.width)
-            var row = input.value + plane * patchRows * length
+            var row = input.value + plane * patchRows * rowStride
             for ki in 0..<g.kernel.h {
                 for kj in 0..<g.kernel.w {
                     forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in
@@ -76,7 +78,7 @@ extension Backend {
                             for ox in inside { dst[ox * g.stride.w] += src[ox] }
                         }
                     }
-                    row += length
+                    row += rowStride
                 }
             }
         }

@@ -2,11 +2,14 @@
 /// by im2col + gemm (Chellapilla, Puri & Simard, "High Performance Convolutional Neural
 /// Networks for Document Processing", 2006).
 ///
-/// One operation with a hand-written backward pass, image by image:
-/// each image's patches are unfolded (im2col) into one reused buffer — or not at all for a
-/// 1×1 convolution with stride 1 and no padding, whose patches are the image itself — and
-/// multiplied by the weight in one gemm per group. The weight's gradient accumulates over
-/// the images inside the gemm (β = 1), so no per-image gradient is ever materialised.
+/// One operation with a hand-written backward pass, a few images at a time: their patches
+/// are unfolded (im2col) side by side into one reused buffer — or not at all for a single
+/// image under a 1×1 convolution with stride 1 and no padding, whose patches are the image
+/// itself — and multiplied by the weight in one gemm per group. Small feature maps are
+/// grouped so that a gemm has at least `ConvolutionLayout.minimumColumns` columns: OpenBLAS
+/// packs the weight once per call, and a deep layer's weight is far larger than one image's
+/// patches. The weight's gradient accumulates over the images inside the gemm (β = 1), so no
+/// per-image gradient is ever materialised.
 ///
 /// It computes the same function as `compositeConv2d` (unfold, then a broadcast matmul),
 /// which tests compare it with. When the backward pass is itself recorded (`createGraph`),
@@ -77,7 +80,7 @@ struct ConvolutionLayout: Sendable {
     var length: Int { g.outHeight * g.outWidth }
     /// Output channels per group.
     var groupOut: Int { outChannels / groups }
-    /// True when an image, read as [C, H·W], is its own patch matrix.
+    /// True for a 1×1 convolution with stride 1 and no padding.
     var isPointwise: Bool {
         g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0)
     }
@@ -85,64 +88,94 @@ struct ConvolutionLayout: Sendable {
     var image: PatchGeometry { var one = g; one.batch = 1; return one }
     var imageSize: Int { g.channels * g.height * g.width }
 
-    /// Image `n`'s patch matrix [groups·patch, length]: the image itself when pointwise
-    /// (no buffer), else unfolded into `buffer`.
-    func patches<T: FloatElement>(_ x: UnsafePointer<T>, image n: Int, buffer: UnsafeMutablePointer<T>?) -> UnsafePointer<T> {
-        let source = x + n * imageSize
-        guard let buffer else { return source }
-        backend.im2col(source, buffer, image)
+    /// Columns a gemm should have at least, for the weight's packing to pay off.
+    static let minimumColumns = 512
+    /// Images multiplied in one gemm: enough for `minimumColumns` columns, at most the batch.
+    var chunk: Int { min(g.batch, max(1, (Self.minimumColumns + length - 1) / length)) }
+    /// True when an image, read as [C, H·W], is its own patch matrix (pointwise, one image a gemm).
+    var patchesInPlace: Bool { isPointwise && chunk == 1 }
+
+    /// The patch matrix [groups·patch, count·length] of images first..<first + count, image i
+    /// in columns i·length..<(i + 1)·length: the image itself when in place (no buffer), else
+    /// unfolded into `buffer`.
+    func patches<T: FloatElement>(_ x: UnsafePointer<T>, images first: Int, count: Int, buffer: UnsafeMutablePointer<T>?) -> UnsafePointer<T> {
+        guard let buffer else { return x + first * imageSize }
+        for i in 0..<count { backend.im2col(x + (first + i) * imageSize, buffer + i * length, image, rowStride: count * length) }
         return UnsafePointer(buffer)
     }
-}
 
-/// y[n, group] = W[group] · patches(x[n])[group], one gemm per image and group.
-private struct ConvolutionForward: FloatKernel {
-    let x: Tensor, w: Tensor, y: Tensor, layout: ConvolutionLayout
-    func run<T: FloatElement>(_: T.Type) {
-        let l = layout
-        let buffer = l.isPointwise ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.length], dtype: x.dtype)
-        let px = x.pointer(T.self), pw = w.pointer(T.self), py = y.pointer(T.self)
-        for n in 0..<l.g.batch {
-            let cols = l.patches(px, image: n, buffer: buffer?.pointer(T.self))
-            for group in 0..<l.groups {
-                backend.gemm(transposeA: false, transposeB: false, m: l.groupOut, n: l.length, k: l.patch,
-                             a: pw + group * l.groupOut * l.patch, lda: l.patch,
-                             b: cols + group * l.patch * l.length, ldb: l.length,
-                             c: py + (n * l.outChannels + group * l.groupOut) * l.length, ldc: l.length, accumulate: false)
+    /// Copies the chunk's [C, count·length] matrix to (`toImages`) or from its images' [C, length] planes in `images` (from image `first`).
+    func exchange<T: FloatElement>(_ matrix: UnsafeMutablePointer<T>, _ images: UnsafeMutablePointer<T>, channels: Int, first: Int, count: Int, toImages: Bool) {
+        for i in 0..<count {
+            for c in 0..<channels {
+                let (row, plane) = (matrix + c * count * length + i * length, images + ((first + i) * channels + c) * length)
+                if toImages { plane.update(from: row, count: length) } else { row.update(from: plane, count: length) }
             }
         }
     }
 }
 
+/// y[n, group] = W[group] · patches(x[n])[group], one gemm per chunk of images and group.
+private struct ConvolutionForward: FloatKernel {
+    let x: Tensor, w: Tensor, y: Tensor, layout: ConvolutionLayout
+    func run<T: FloatElement>(_: T.Type) {
+        let l = layout
+        let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
+        let product = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
+        let px = x.pointer(T.self), pw = w.pointer(T.self), py = y.pointer(T.self)
+        for first in stride(from: 0, to: l.g.batch, by: l.chunk) {
+            let count = min(l.chunk, l.g.batch - first), width = count * l.length
+            let cols = l.patches(px, images: first, count: count, buffer: buffer?.pointer(T.self))
+            let out = product?.pointer(T.self) ?? py + first * l.outChannels * l.length
+            for group in 0..<l.groups {
+                backend.gemm(transposeA: false, transposeB: false, m: l.groupOut, n: width, k: l.patch,
+                             a: pw + group * l.groupOut * l.patch, lda: l.patch,
+                             b: cols + group * l.patch * width, ldb: width,
+                             c: out + group * l.groupOut * width, ldc: width, accumulate: false)
+            }
+            if product != nil { l.exchange(out, py, channels: l.outChannels, first: first, count: count, toImages: true) }
+        }
+    }
+}
+
 /// dW[group] = Σ_n dY[n, group] · patches(x[n])[group]ᵀ (accumulated by the gemm into zeros);
-/// dX[n] = fold(W[group]ᵀ · dY[n, group]) (the fold is skipped when pointwise).
+/// dX[n] = fold(W[group]ᵀ · dY[n, group]) (the fold is skipped when in place); a chunk of
+/// images per gemm, as forward.
 private struct ConvolutionBackward: FloatKernel {
     let x: Tensor, w: Tensor, grad: Tensor, gradInput: Tensor?, gradWeight: Tensor?, layout: ConvolutionLayout
     func run<T: FloatElement>(_: T.Type) {
         let l = layout
-        let buffer = l.isPointwise ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.length], dtype: x.dtype)
+        let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
+        let gathered = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
         let px = x.pointer(T.self), pw = w.pointer(T.self), pg = grad.pointer(T.self)
-        for n in 0..<l.g.batch {
-            let dy = pg + n * l.outChannels * l.length
+        for first in stride(from: 0, to: l.g.batch, by: l.chunk) {
+            let count = min(l.chunk, l.g.batch - first), width = count * l.length
+            var dy = UnsafePointer(pg + first * l.outChannels * l.length)
+            if let gathered {
+                l.exchange(gathered.pointer(T.self), pg, channels: l.outChannels, first: first, count: count, toImages: false)
+                dy = UnsafePointer(gathered.pointer(T.self))
+            }
             if let gradWeight {
-                let cols = l.patches(px, image: n, buffer: buffer?.pointer(T.self))
+                let cols = l.patches(px, images: first, count: count, buffer: buffer?.pointer(T.self))
                 for group in 0..<l.groups {
-                    backend.gemm(transposeA: false, transposeB: true, m: l.groupOut, n: l.patch, k: l.length,
-                                 a: dy + group * l.groupOut * l.length, lda: l.length,
-                                 b: cols + group * l.patch * l.length, ldb: l.length,
+                    backend.gemm(transposeA: false, transposeB: true, m: l.groupOut, n: l.patch, k: width,
+                                 a: dy + group * l.groupOut * width, lda: width,
+                                 b: cols + group * l.patch * width, ldb: width,
                                  c: gradWeight.pointer(T.self) + group * l.groupOut * l.patch, ldc: l.patch, accumulate: true)
                 }
             }
             if let gradInput {
-                let target = gradInput.pointer(T.self) + n * l.imageSize
-                let columns = l.isPointwise ? target : buffer!.pointer(T.self)
+                let images = gradInput.pointer(T.self)
+                let columns = buffer?.pointer(T.self) ?? images + first * l.imageSize
                 for group in 0..<l.groups {
-                    backend.gemm(transposeA: true, transposeB: false, m: l.patch, n: l.length, k: l.groupOut,
+                    backend.gemm(transposeA: true, transposeB: false, m: l.patch, n: width, k: l.groupOut,
                                  a: pw + group * l.groupOut * l.patch, lda: l.patch,
-                                 b: dy + group * l.groupOut * l.length, ldb: l.length,
-                                 c: columns + group * l.patch * l.length, ldc: l.length, accumulate: false)
+                                 b: dy + group * l.groupOut * width, ldb: width,
+                                 c: columns + group * l.patch * width, ldc: width, accumulate: false)
                 }
-                if !l.isPointwise { backend.col2im(columns, target, l.image) }
+                if buffer != nil {
+                    for i in 0..<count { backend.col2im(columns + i * l.length, images + (first + i) * l.imageSize, l.image, rowStride: width) }
+                }
             }
         }
     }

@@ -294,12 +294,19 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
     /// 1×1 path without im2col) against the composite's (unfold + matmul, differentiated by
     /// the tape), in Float64, for both gradients; and second derivatives, which come from
     /// the composite, by gradcheck of the first.
-    @Test func fusedConvolutionGradientsMatchTheComposite() {
-        let x = randomTensor([3, 4, 7, 6], seed: 5).requiringGrad()
+    /// Outputs and gradients of the fused convolution against the composite. The input sizes
+    /// cover its three ways of grouping images (`ConvolutionLayout.chunk`): all three images
+    /// in one gemm (7 × 6), chunks of four with one image left over (12 × 11, stride 1), and
+    /// one image a gemm, a pointwise one multiplying the image in place (24 × 23, stride 1).
+    @Test(arguments: [[3, 4, 7, 6], [5, 4, 12, 11], [2, 4, 24, 23]])
+    func fusedConvolutionGradientsMatchTheComposite(shape: [Int]) {
+        let x = randomTensor(shape, seed: 5).requiringGrad()
         for (kernel, stride, padding, dilation, groups) in [(1, 1, 0, 1, 1), (1, 2, 0, 1, 2), (3, 1, 1, 1, 1), (3, 2, 2, 2, 4), (2, 1, 0, 1, 2)] {
             let w = randomTensor([8, 4 / groups, kernel, kernel], seed: 6).requiringGrad()
-            let cotangent = randomTensor([3, 8] + Array(x.conv2d(weight: w, stride: (stride, stride), padding: (padding, padding),
-                                                                    dilation: (dilation, dilation), groups: groups).shape.suffix(2)), seed: 7)
+            let y = x.conv2d(weight: w, stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)
+            let cotangent = randomTensor([shape[0], 8] + Array(y.shape.suffix(2)), seed: 7)
+            let expected = x.compositeConv2d(weight: w, stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)
+            #expect(maxAbsDifference(y.doubles(), expected.doubles()) < 1e-12, "k\(kernel) s\(stride) p\(padding) d\(dilation) g\(groups): output")
             let fused = gradients(of: [x.conv2d(weight: w, stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)],
                                   wrt: [x, w], cotangents: [cotangent])
             let composite = gradients(of: [x.compositeConv2d(weight: w, stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)],
@@ -309,6 +316,7 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
                         "k\(kernel) s\(stride) p\(padding) d\(dilation) g\(groups): \(name) gradient")
             }
         }
+        guard shape[0] == 3 else { return }
         let w = randomTensor([4, 2, 3, 3], seed: 8)
         expectGradcheck([x.detached(), w]) { v in
             // gradcheck's numerical passes run untracked, without recording: this one records.
