@@ -37,21 +37,26 @@ import Testing
     }
 }
 
+/// Runs a model fixture, expects every line within tolerance and the named lines among
+/// those compared, and returns the report.
+@discardableResult
+func expectModelFixture(_ file: String, _ dtype: DType, comparing expected: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> ParityCheck.Report {
+    let report = try ParityCheck.run(try Fixture(path: fixturePath(file)), dtype: dtype, runners: ModelFixtures.runners)
+    let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
+    #expect(failures.isEmpty && report.passed, "\(failures)", sourceLocation: sourceLocation)
+    let names = Set(report.lines.map(\.name))
+    for name in expected { #expect(names.contains(name), "\(name) was compared", sourceLocation: sourceLocation) }
+    return report
+}
+
 /// Deformable DETR (single-stage, no refinement, 4 levels) against the original code: every
 /// output, loss, matching (final and auxiliary), gradient and checksum, in both precisions.
 @Suite struct DeformableDETRParity {
     @Test(arguments: [DType.float64, .float32])
     func reproducesTheReference(_ dtype: DType) throws {
-        let report = try ParityCheck.run(try Fixture(path: fixturePath("deformable-detr-r50-4lvl-tiny.safetensors")), dtype: dtype,
-                                         runners: ModelFixtures.runners)
-        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
-        #expect(report.passed && failures.isEmpty, "\(failures)")
-        let names = Set(report.lines.map(\.name))
-        for expected in ["output.aux.0.pred_logits", "match.aux.0.1.pred", "log.class_error", "loss.loss_ce_0",
-                         "grad.class_embed.0.weight", "param.checksum.class_embed.1.weight",
-                         "grad.transformer.encoder.layers.0.self_attn.sampling_offsets.weight"] {
-            #expect(names.contains(expected), "\(expected) was compared")
-        }
+        let report = try expectModelFixture("deformable-detr-r50-4lvl-tiny.safetensors", dtype, comparing: [
+            "output.aux.0.pred_logits", "match.aux.0.1.pred", "log.class_error", "loss.loss_ce_0", "grad.class_embed.0.weight",
+            "param.checksum.class_embed.1.weight", "grad.transformer.encoder.layers.0.self_attn.sampling_offsets.weight"])
         #expect(report.lines.count > 580)
     }
 }
@@ -63,15 +68,9 @@ import Testing
 @Suite struct SMCAParity {
     @Test(arguments: [DType.float64, .float32])
     func reproducesTheReference(_ dtype: DType) throws {
-        let report = try ParityCheck.run(try Fixture(path: fixturePath("smca-r50-ss-type3-tiny.safetensors")), dtype: dtype,
-                                         runners: ModelFixtures.runners)
-        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
-        #expect(failures.isEmpty && report.passed, "\(failures)")
-        let names = Set(report.lines.map(\.name))
-        for expected in ["output.aux.0.pred_boxes", "match.aux.0.1.pred", "log.class_error", "loss.loss_ce_0",
-                         "grad.transformer.decoder.layers.0.point1.layers.2.weight", "grad.transformer.decoder.layers.1.point3.weight"] {
-            #expect(names.contains(expected), "\(expected) was compared")
-        }
+        let report = try expectModelFixture("smca-r50-ss-type3-tiny.safetensors", dtype, comparing: [
+            "output.aux.0.pred_boxes", "match.aux.0.1.pred", "log.class_error", "loss.loss_ce_0",
+            "grad.transformer.decoder.layers.0.point1.layers.2.weight", "grad.transformer.decoder.layers.1.point3.weight"])
         let waived = report.lines.filter { $0.waived != nil }
         if dtype == .float32 && ParityWaiver.runningCore == "SkylakeX" {
             #expect(waived.allSatisfy { $0.name.contains("backbone.0.body.") })
@@ -87,16 +86,10 @@ import Testing
 @Suite struct StackedDETRParity {
     @Test(arguments: [DType.float64, .float32])
     func reproducesTheReference(_ dtype: DType) throws {
-        let report = try ParityCheck.run(try Fixture(path: fixturePath("stacked-detr-r50-3333.safetensors")), dtype: dtype,
-                                         runners: ModelFixtures.runners)
-        let failures = report.failures.map { "\($0.name): \($0.note ?? String($0.error))" }
-        #expect(failures.isEmpty && report.passed, "\(failures)")
-        let names = Set(report.lines.map(\.name))
-        for expected in ["output.aux.4.pred_logits", "loss.loss_giou_4", "grad.query_embed1.weight", "grad.query_embed2.weight",
-                         "grad.mytransformer2.encoder.layers.2.self_attn.in_proj_weight", "grad.mytransformer1.decoder.norm.weight",
-                         "param.checksum.input_proj2.weight"] {
-            #expect(names.contains(expected), "\(expected) was compared")
-        }
+        let report = try expectModelFixture("stacked-detr-r50-3333.safetensors", dtype, comparing: [
+            "output.aux.4.pred_logits", "loss.loss_giou_4", "grad.query_embed1.weight", "grad.query_embed2.weight",
+            "grad.mytransformer2.encoder.layers.2.self_attn.in_proj_weight", "grad.mytransformer1.decoder.norm.weight",
+            "param.checksum.input_proj2.weight"])
         #expect(report.lines.allSatisfy { $0.waived == nil })
     }
 }
