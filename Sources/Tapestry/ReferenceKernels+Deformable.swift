@@ -50,7 +50,7 @@ extension Backend {
                         let u = x * T(level.width) - 0.5, v = y * T(level.height) - 0.5
                         let u0 = u.rounded(.down), v0 = v.rounded(.down)
                         let (fx, fy) = (u - u0, v - v0)
-                        let (ix, iy) = (Int(u0), Int(v0))
+                        let (ix, iy) = (Int(u0.asDouble), Int(v0.asDouble))   // through Double: a concrete, inlined conversion
                         // Dot products of the upstream gradient with the four neighbours (0 outside).
                         func neighbour(_ dy: Int, _ dx: Int) -> T {
                             let (yy, xx) = (iy + dy, ix + dx)
@@ -99,7 +99,7 @@ func forEachSample<T: FloatElement>(_ g: DeformableGeometry, b: Int, q: Int, m: 
             let u = shared.locations[2 * index] * T(level.width) - 0.5, v = shared.locations[2 * index + 1] * T(level.height) - 0.5
             let u0 = u.rounded(.down), v0 = v.rounded(.down)
             let (fx, fy) = (u - u0, v - v0)
-            let (ix, iy) = (Int(u0), Int(v0))
+            let (ix, iy) = (Int(u0.asDouble), Int(v0.asDouble))   // through Double: a concrete, inlined conversion
             corners.removeAll(keepingCapacity: true)
             for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                 let (yy, xx) = (iy + dy, ix + dx)
