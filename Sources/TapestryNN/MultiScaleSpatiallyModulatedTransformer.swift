@@ -52,17 +52,20 @@ public final class MultiScaleCoAttention: Module {
 }
 
 /// One scale's encoder memory as the decoder sees it: tokens and positions [h·w, B, d],
-/// padding [B, h·w], the grid, and its cell in reference cells (stride / reference stride).
+/// the padding as an additive logit mask [B, 1, 1, h·w] (−∞ on padded keys), the grid, and
+/// its cell in reference cells (stride / reference stride).
 public struct ScaleMemory {
     public var memory: Tensor
     public var position: Tensor
-    public var padding: Tensor
+    public var paddingBias: Tensor
     public var height: Int
     public var width: Int
     public var cellSize: Double
 
+    /// `padding` [B, h·w] is true on padded keys.
     public init(memory: Tensor, position: Tensor, padding: Tensor, height: Int, width: Int, cellSize: Double) {
-        (self.memory, self.position, self.padding, self.height, self.width, self.cellSize) = (memory, position, padding, height, width, cellSize)
+        let bias = padding.additiveMask(dtype: memory.dtype).reshaped([padding.shape[0], 1, 1, padding.shape[1]])
+        (self.memory, self.position, paddingBias, self.height, self.width, self.cellSize) = (memory, position, bias, height, width, cellSize)
     }
 }
 
@@ -114,7 +117,7 @@ public final class MultiScaleSpatiallyModulatedDecoderLayer: Module, SpatialPrio
         var t = norm1(target + dropout1(selfAttn(query: withPosition, key: withPosition, value: target).output))
         let biases = scales.map { s in
             dynamicScale.logMap(centres: prior.centres, scales: prior.scales, height: s.height, width: s.width, smooth: smooth, cellSize: s.cellSize)
-                + s.padding.additiveMask(dtype: target.dtype).reshaped([target.shape[1], 1, 1, s.padding.shape[1]])
+                + s.paddingBias
         }
         t = norm2(t + dropout2(multiheadAttn(query: t + queryPosition, keys: scales.map { $0.memory + $0.position }, values: scales.map(\.memory),
                                              biases: biases, scaleWeights: selection)))

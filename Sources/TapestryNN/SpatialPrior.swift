@@ -76,7 +76,10 @@ extension SpatialPriorPredictor {
         let centreLogits = point1.map { $0(o) }
         let centre = centre ?? imageSize * centreLogits!.sigmoid() / stride
         let centres = centre.unsqueezed(axis: 2) + point2(o).reshaped([q, b, heads, 2])
-        let scales = point3.map { s in (s(o) * s(o)).reshaped([q, b, heads, dynamicScale.scalesPerHead]) }
+        let scales = point3.map { layer in
+            let s = layer(o)
+            return (s * s).reshaped([q, b, heads, dynamicScale.scalesPerHead])
+        }
         return (o, centreLogits, centre, centres, scales)
     }
 }
