@@ -11,7 +11,7 @@ import Training
 ///     features = ResNet(images);  src = input_proj(features);  pos = sine encoding of the mask
 ///     hs = decoder(0, encoder(src + pos…), query_embed)  — one output per decoder layer
 ///     logits = class_embed(hs) [.., C + 1],  boxes = sigmoid(bbox_embed(hs)) as cxcywh
-public final class DETR: Module, ZooModel {
+public final class DETR: Module, ZooDetector {
     /// The original code's arguments (detr/main.py), with its defaults: the shared ones and
     /// the transformer's.
     public typealias Config = Extended<Arguments>

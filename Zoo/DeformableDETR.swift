@@ -15,7 +15,7 @@ import Training
 /// Options: iterative box refinement (each decoder layer refines the next one's reference
 /// box with its own heads) and two-stage (encoder proposals become the queries, and are
 /// trained class-agnostically). Classes are scored by sigmoids and trained with the focal loss.
-public final class DeformableDETR: Module, ZooModel {
+public final class DeformableDETR: Module, ZooDetector {
     public static let name = "deformable-detr"
     public static let summary = "Deformable DETR: multi-scale deformable attention, focal loss; box refinement and two-stage as options"
     public static let paper = "Zhu et al., Deformable DETR: Deformable Transformers for End-to-End Object Detection, ICLR 2021"

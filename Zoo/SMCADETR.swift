@@ -23,7 +23,7 @@ import Training
 /// multi-scale self-attention layers (`multi_scale_encoder`, the paper's 2-1-2), and decoder
 /// layers that attend to every scale with its own keys and values and mix them by each
 /// query's scale-selection weights.
-public final class SMCADETR: Module, ZooModel {
+public final class SMCADETR: Module, ZooDetector {
     public static let name = "smca"
     public static let summary = "SMCA-DETR: DETR whose co-attention is modulated by a Gaussian around each query's predicted centre; focal loss"
     public static let paper = "Gao et al., Fast Convergence of DETR with Spatially Modulated Co-Attention, ICCV 2021"

@@ -15,7 +15,7 @@ import Training
 /// The two encoders are independent; the level-3 decoder refines the level-4 decoder's
 /// normed output at the finer level. Layer counts M1-N1-M2-N2 and head counts (default
 /// 3-3-3-3 and 8-8-1-8: a single-head level-3 encoder) are the `stack_*` settings.
-public final class StackedDETR: Module, ZooModel {
+public final class StackedDETR: Module, ZooDetector {
     public static let name = "stacked-detr"
     public static let summary = "Stacked-DETR: DETR's transformer at layer4, then a second one at layer3 refining its queries"
     public static let paper = "Sheng, QKVA grid: Attention in Image Perspective and Stacked DETR, arXiv 2207.04313"

@@ -1,20 +1,20 @@
+import Classification
 import Detection
 import Tapestry
 import TapestryNN
 import Training
 
-/// A model of the zoo: a detector with its settings. A model joins the zoo with one file of
-/// its own that conforms to this protocol, and one line in `Registry.models`; its settings
-/// sections, presets, training, evaluation, prediction, export and fixture parity all follow.
+/// A model of the zoo with its settings. A model joins the zoo with one file of its own
+/// that conforms to `ZooDetector` or `ZooClassifier`, and one line in `Registry.models`;
+/// its settings sections, presets, training, evaluation, prediction, export and fixture
+/// parity all follow.
 ///
 /// - `Config`: the `model` section, every field a `@Setting` with its default (the paper's)
 ///   and its range, named as the original code's arguments.
-/// - `Loss`: the `loss` section (matcher costs and loss weights) that builds the criterion.
 /// - `paperTrainer`, `shapesModel`, `shapesTrainer`: the trainer settings of the paper, and
 ///   the model and trainer settings sized for the embedded shapes dataset on a CPU.
-public protocol ZooModel: Detector {
+public protocol ZooModel: Module {
     associatedtype Config: SettingsGroup
-    associatedtype Loss: CriterionSettings
     static var name: String { get }
     static var summary: String { get }
     static var paper: String { get }
@@ -25,7 +25,16 @@ public protocol ZooModel: Detector {
     var config: Config { get }
 }
 
-extension ZooModel where Config: BackboneSettings {
+/// A detector of the zoo; `Loss` is its `loss` section (matcher costs and loss weights),
+/// which builds the criterion.
+public protocol ZooDetector: ZooModel, Detector {
+    associatedtype Loss: CriterionSettings
+}
+
+/// A classifier of the zoo (trained with cross-entropy on its `data` section's images).
+public protocol ZooClassifier: ZooModel, Classifier {}
+
+extension ZooDetector where Config: BackboneSettings {
     /// The backbone at `lr_backbone`, everything else at `lr` (DETR's main.py); a model
     /// with more groups (Deformable DETR) writes its own.
     public func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup] {
@@ -44,12 +53,14 @@ public enum ZooError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(String)
     case unknownModel(String, known: [String])
     case datasetMismatch(String)
+    case wrongKind(model: String, expected: String)
 
     public var description: String {
         switch self {
         case .invalidConfig(let why): return "invalid configuration: \(why)"
         case let .unknownModel(name, known): return "unknown model \"\(name)\" (known: \(known.joined(separator: ", ")))"
         case .datasetMismatch(let why): return why
+        case let .wrongKind(model, expected): return "\(model) is not \(expected)"
         }
     }
 }

@@ -10,7 +10,9 @@ import Tapestry
 /// overlap (up to IoU 0.4); the background is a random gradient with stripes and noise.
 /// Everything follows from `seed`.
 public struct ShapesDataset: Sendable {
-    public static let categories = ["circle", "square", "triangle", "cross"]
+    public static let categories = Array(shapes.prefix(4))
+    /// Every shape `draw` knows, by index (the detection set uses the first four).
+    public static let shapes = ["circle", "square", "triangle", "cross", "ring", "diamond", "frame", "saltire", "half-disc", "arrow"]
 
     public var imageSize = 128
     public var maxObjects = 4
@@ -30,7 +32,7 @@ public struct ShapesDataset: Sendable {
     public func sample(_ index: Int, split: String) -> (RGBImage, [Object]) {
         var rng = RandomGenerator(seed: seed &+ (split == "val" ? 0x5EED_0000_0000 : 0) &+ UInt64(index) &* 0x9E37_79B9)
         let n = imageSize
-        var image = background(&rng)
+        var image = Self.background(size: n, &rng)
         var objects: [Object] = []
         let count = 1 + rng.nextInt(below: maxObjects)
         var attempts = 0
@@ -44,7 +46,7 @@ public struct ShapesDataset: Sendable {
             if objects.contains(where: { Self.iou($0.box, candidate) > 0.4 }) { continue }
             let classIndex = rng.nextInt(below: Self.categories.count)
             let colour = (UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)))
-            if let box = draw(classIndex, x0: x0, y0: y0, side: side, colour: colour, into: &image) {
+            if let box = Self.draw(classIndex, x0: x0, y0: y0, side: side, colour: colour, into: &image) {
                 objects.append(Object(classIndex: classIndex, box: box))
             }
         }
@@ -57,9 +59,8 @@ public struct ShapesDataset: Sendable {
         return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
     }
 
-    /// A smooth colour gradient with stripes and per-pixel noise.
-    func background(_ rng: inout RandomGenerator) -> RGBImage {
-        let n = imageSize
+    /// A smooth colour gradient with stripes and per-pixel noise, `size` pixels square.
+    public static func background(size n: Int, _ rng: inout RandomGenerator) -> RGBImage {
         let base = (0..<3).map { _ in 40 + rng.nextUniform() * 120 }, slope = (0..<3).map { _ in (rng.nextUniform() - 0.5) * 80 }
         let period = 6 + rng.nextUniform() * 14, angle = rng.nextUniform() * .pi
         var pixels = [UInt8](repeating: 0, count: n * n * 3)
@@ -76,8 +77,9 @@ public struct ShapesDataset: Sendable {
         return RGBImage(width: n, height: n, pixels: pixels)
     }
 
-    /// Fills the shape inside the square (x0, y0, side) and returns its tight box.
-    func draw(_ shape: Int, x0: Int, y0: Int, side: Int, colour: (UInt8, UInt8, UInt8), into image: inout RGBImage) -> [Double]? {
+    /// Fills shape `shape` (an index of `shapes`) inside the square (x0, y0, side) and
+    /// returns its tight box.
+    public static func draw(_ shape: Int, x0: Int, y0: Int, side: Int, colour: (UInt8, UInt8, UInt8), into image: inout RGBImage) -> [Double]? {
         let s = Double(side), cx = Double(x0) + s / 2, cy = Double(y0) + s / 2
         func inside(_ px: Double, _ py: Double) -> Bool {
             let (u, v) = ((px - Double(x0)) / s, (py - Double(y0)) / s)       // 0…1 within the square
@@ -85,7 +87,13 @@ public struct ShapesDataset: Sendable {
             case 0: return (px - cx) * (px - cx) + (py - cy) * (py - cy) <= (s / 2) * (s / 2)
             case 1: return true
             case 2: return v >= 0 && Swift.abs(u - 0.5) <= v / 2              // apex at the top
-            default: return Swift.abs(u - 0.5) <= 0.17 || Swift.abs(v - 0.5) <= 0.17
+            case 3: return Swift.abs(u - 0.5) <= 0.17 || Swift.abs(v - 0.5) <= 0.17
+            case 4: let r2 = (u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5); return r2 <= 0.25 && r2 >= 0.09
+            case 5: return Swift.abs(u - 0.5) + Swift.abs(v - 0.5) <= 0.5
+            case 6: return Swift.max(Swift.abs(u - 0.5), Swift.abs(v - 0.5)) >= 0.3
+            case 7: return Swift.abs(u - v) <= 0.17 || Swift.abs(u + v - 1) <= 0.17
+            case 8: return v >= 0.5 && (u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5) <= 0.25   // flat side up
+            default: return (v <= 0.5 && Swift.abs(u - 0.5) <= v) || (v > 0.5 && Swift.abs(u - 0.5) <= 0.15)   // pointing up
             }
         }
         var (minX, minY, maxX, maxY) = (Int.max, Int.max, Int.min, Int.min)

@@ -91,12 +91,15 @@ public struct FixtureRun {
     public var named: [String: Tensor]
     /// Checks the runner made itself (a name, and nil when it passed or the reason it failed).
     public var checks: [(name: String, failure: String?)]
+    /// The module's state dict before the pass, for `param.checksum` (a training-mode pass
+    /// moves BatchNorm's running statistics); nil: the module's state after it.
+    public var initialState: [String: Tensor]?
 
     public init(outputs: [String: Tensor] = [:], losses: [String: Tensor] = [:], total: Tensor? = nil, inputs: [String: Tensor] = [:],
                 module: Module? = nil, exact: [String: Tensor] = [:], named: [String: Tensor] = [:],
-                checks: [(name: String, failure: String?)] = []) {
+                checks: [(name: String, failure: String?)] = [], initialState: [String: Tensor]? = nil) {
         (self.outputs, self.losses, self.total, self.inputs, self.module, self.exact) = (outputs, losses, total, inputs, module, exact)
-        (self.named, self.checks) = (named, checks)
+        (self.named, self.checks, self.initialState) = (named, checks, initialState)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Classification
 import Detection
 import Tapestry
 import TapestryNN
@@ -15,12 +16,20 @@ import Zoo
 /// (`pred_logits`, `pred_boxes`), of each auxiliary layer (`aux.{i}.*`) and of a two-stage
 /// encoder (`enc_outputs.*`); every loss term (logging-only terms also as `log.*`); every
 /// matching (`match.{b}`, `match.aux.{i}.{b}`, `match.enc.{b}`); and the gradients.
+///
+/// A classifier runs on `input.images` in training mode and is scored with cross-entropy
+/// against `input.labels`. Compared: the logits, each stage's (sum, sum of squares, max |x|)
+/// as `stat.{init,layer1…4}`, layer4's output, every buffer after the pass (BatchNorm's
+/// running statistics) and the gradients.
 public enum ModelFixtures {
     public static var runners: [String: FixtureRunner] {
-        Dictionary(uniqueKeysWithValues: Registry.models.map { entry in (entry.name, { @Sendable in try run(entry, $0, $1) }) })
+        Dictionary(uniqueKeysWithValues: Registry.models.map { entry in
+            (entry.name, { @Sendable in entry.isDetector ? try runDetector(entry, $0, $1) : try runClassifier(entry, $0, $1) })
+        })
     }
 
-    static func run(_ entry: Registry.Entry, _ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+    /// The paper's defaults with the fixture's arguments applied where they name a key.
+    static func settings(_ entry: Registry.Entry, _ f: Fixture) throws -> Settings {
         var settings = try Settings(defaults: entry.defaults(false))
         if case .object(let arguments) = f.config {
             for (key, value) in arguments {
@@ -29,7 +38,38 @@ public enum ModelFixtures {
                 }
             }
         }
-        let (detector, criterion) = try entry.build(settings)
+        return settings
+    }
+
+    static func runClassifier(_ entry: Registry.Entry, _ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        guard let network = try entry.buildClassifier(try settings(entry, f)) as? StandAloneResNet, let dense = network.dense else {
+            throw FixtureError(path: f.path, problem: "\(entry.name) is not a StandAloneResNet classifier, whose stages the fixture records")
+        }
+        network.convert(to: dtype)
+        WeightRecipe.apply(to: network, seed: f.seed, dtype: dtype)
+        let initialState = Dictionary(network.stateDict(), uniquingKeysWith: { a, _ in a })
+        var x = network.stemOutput(try f.input("images", dtype: dtype))
+        var outputs = ["stat.init": statistics(x)]
+        for (name, stage) in zip(["layer1", "layer2", "layer3", "layer4"], network.stages) {
+            x = stage(x)
+            outputs["stat.\(name)"] = statistics(x)
+        }
+        outputs["feature.layer4"] = x
+        let logits = dense(x.mean(axes: [2, 3]))
+        outputs["logits"] = logits
+        let loss = Losses.crossEntropy(logits: logits, targets: try f.tensor("input.labels"))
+        for (name, buffer) in network.namedBuffers() { outputs["buffer.\(name)"] = buffer.value }
+        return FixtureRun(outputs: outputs, losses: ["cross_entropy": loss.reshaped([1])], total: loss, module: network, initialState: initialState)
+    }
+
+    /// (sum, sum of squares, max |x|), as the fixtures' `output.stat` entries.
+    static func statistics(_ x: Tensor) -> Tensor {
+        let v = x.doubles()
+        return Tensor([v.reduce(0, +), v.reduce(0) { $0 + $1 * $1 }, v.map(Swift.abs).max() ?? 0], shape: [3], dtype: .float64)
+    }
+
+    static func runDetector(_ entry: Registry.Entry, _ f: Fixture, _ dtype: DType) throws -> FixtureRun {
+        let (detector, criterion) = try entry.build(try settings(entry, f))
         detector.convert(to: dtype)
         WeightRecipe.apply(to: detector, seed: f.seed, dtype: dtype)
         let images = try f.input("images", dtype: dtype), mask = try f.input("mask", dtype: dtype) .!= Tensor(scalar: 0, dtype: .uint8)

@@ -56,7 +56,7 @@ public enum ParityCheck {
         let loss = try run.total ?? cotangentLoss(fixture, run, dtype: dtype)
         let parameters = Dictionary(run.module?.namedParameters() ?? [], uniquingKeysWith: { a, _ in a })
         // Every state-dict key, a shared parameter under each of its names.
-        let state = Dictionary(run.module?.stateDict() ?? [], uniquingKeysWith: { a, _ in a })
+        let state = run.initialState ?? Dictionary(run.module?.stateDict() ?? [], uniquingKeysWith: { a, _ in a })
         // Gradients of the loss with respect to every recorded input and trainable parameter.
         var wrt: [(String, Tensor)] = run.inputs.filter { $0.value.requiresGrad }.map { ($0.key, $0.value) }
         wrt += parameters.filter { $0.value.requiresGrad }.map { ($0.key, $0.value.value) }

@@ -5,7 +5,7 @@ import TapestryNN
 /// The one training loop, for any `TrainingTask` (DETR's original engine.py, generalised):
 ///
 ///     for each step: for each of `gradient_accumulation` batches: (loss / accumulation).backward()
-///                    clip ‖g‖₂ to clip_max_norm;  AdamW step at lr·0.1^⌊epoch/lr_drop⌋
+///                    clip ‖g‖₂ to clip_max_norm;  AdamW (or SGD) step at lr·0.1^⌊epoch/lr_drop⌋
 ///
 /// An epoch takes the examples in an order shuffled from (seed, epoch), `batch_size` at a
 /// time, dropping an incomplete last batch; each batch's augmentation draws from its own
@@ -22,7 +22,7 @@ public final class Trainer {
     public let settings: String
     public let directory: String
     public private(set) var state = TrainerState()
-    public let optimizer: AdamW
+    public let optimizer: Optimizer
     /// Stop after this many steps in this run (nil: train to the last epoch).
     public var maxSteps: Int?
     /// Stop after the step that passes this many seconds.
@@ -51,7 +51,8 @@ public final class Trainer {
         }
         (self.task, self.config, self.modelName, self.settings, self.directory) = (task, config, modelName, settings, directory)
         stepsPerEpoch = batchesPerEpoch / config.gradientAccumulation
-        optimizer = AdamW(task.parameterGroups(learningRate: config.lr, weightDecay: config.weightDecay))
+        let groups = task.parameterGroups(learningRate: config.lr, weightDecay: config.weightDecay)
+        optimizer = config.optimizer == "sgd" ? SGD(groups, momentum: config.momentum) : AdamW(groups)
         state.random = RandomGenerator(seed: config.seed)
     }
 
@@ -212,7 +213,8 @@ public final class Trainer {
         } }
         lastEvaluationStep = state.step
         try log(results, prefix: "eval/")
-        let figures = results.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: "  ")
+        // Detail metrics (names with a dot, such as a confusion matrix's cells) go to the logs only.
+        let figures = results.filter { !$0.key.contains(".") }.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: "  ")
         progress.message(String(format: "eval (%@, %.0fs): %@", label, Date().timeIntervalSince(started), figures))
         return results
     }

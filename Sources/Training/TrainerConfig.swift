@@ -1,12 +1,16 @@
 import Tapestry
 
 /// The trainer's settings, with the original DETR code's argument names and defaults
-/// (detr/main.py): AdamW at `lr` with `weight_decay`, the learning rate divided by 10 after
+/// (detr/main.py): AdamW at `lr` with `weight_decay`, the learning rate divided by 10 every
 /// `lr_drop` epochs, the global gradient norm clipped to `clip_max_norm`.
 public struct TrainerConfig: SettingsGroup {
     @Setting(1...) public var epochs = 300
     @Setting(1...) public var batchSize = 2
+    /// "adamw" (`torch.optim.AdamW`) or "sgd" (`torch.optim.SGD` with `momentum`).
+    @Setting(oneOf: ["adamw", "sgd"]) public var optimizer = "adamw"
     @Setting(above: 0) public var lr = 1e-4
+    /// SGD's momentum (unused by AdamW).
+    @Setting(0..<1) public var momentum = 0.9
     @Setting(0...) public var weightDecay = 1e-4
     /// Epochs after which the learning rate is multiplied by 0.1 (PyTorch's StepLR).
     @Setting(1...) public var lrDrop = 200

@@ -17,8 +17,9 @@ public protocol TrainingTask: AnyObject {
     /// The loss on the training examples `examples` (indices below `exampleCount`), with the
     /// model in training mode. `random` is this batch's own generator for augmentation.
     func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss
-    /// Metrics on held-out data ("AP", "accuracy", …); called with the model in eval mode
-    /// and gradients off. `progress` receives (done, total).
+    /// Metrics on held-out data ("AP", "top1", …; details such as "confusion.2.3" with a dot
+    /// in their name are logged but not printed); called with the model in eval mode and
+    /// gradients off. `progress` receives (done, total).
     func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double]
     /// How a user finds these examples in their data, e.g. "image ids 12, 40".
     func describe(examples: [Int]) -> String

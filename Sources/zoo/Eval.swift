@@ -7,9 +7,10 @@ import Zoo
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate trained models on their validation images (COCO bbox AP).",
+        abstract: "Evaluate trained models on their validation images (COCO bbox AP, or a classifier's top-1 and top-5 accuracy).",
         discussion: """
-            One model prints COCO's full summary; several print one line each, side by side. \
+            One detector prints COCO's full summary, one classifier its accuracy and confusion matrix; several \
+            models (all detectors or all classifiers) print one line each, side by side. \
             --untrained MODEL adds that model freshly initialised (seeded) as a baseline.
             """)
 
@@ -35,6 +36,10 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         do {
+            let kinds = try Set((untrained.map { [$0] } ?? []).map { try Registry.entry(named: $0).isDetector }
+                                + checkpoints.map { try Checkpoint.open($0).checkpoint.modelName }.map { try Registry.entry(named: $0).isDetector })
+            guard kinds.count == 1 else { fail("cannot compare detectors with classifiers: evaluate them separately") }
+            if kinds.first == false { return try evaluateClassifiers() }
             var rows: [(label: String, evaluation: COCOEvaluation, images: Int, path: String)] = []
             if let model = untrained {
                 let settings = try ZooRun.settings(model: model, shapes: data == nil, assignments: data.map { ["data.path=\($0)"] } ?? [])

@@ -7,8 +7,12 @@ import Zoo
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Detect objects in images with a trained model: JSON plus pictures with the boxes drawn.",
-        discussion: "Writes <output>/predictions.json and <output>/<image>.png for each image (<image>-2.png, … when names repeat), and with --sheet one picture of them all.")
+        abstract: "Detect objects in images, or classify them, with a trained model: JSON plus pictures.",
+        discussion: """
+            Writes <output>/predictions.json and <output>/<image>.png for each image (<image>-2.png, … when names repeat): \
+            a detector's boxes drawn, or a classifier's five most likely classes under the image. --sheet FILE writes \
+            one picture of them all (a classifier's contact sheet goes to <output>/sheet.png unless --sheet names another file).
+            """)
 
     @Argument(help: "Images (PNG or JPEG).")
     var images: [String]
@@ -19,7 +23,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Folder for the JSON and the pictures.")
     var output = "predictions"
 
-    @Option(help: "Keep detections scoring at least this.")
+    @Option(help: "Keep detections scoring at least this (detectors).")
     var threshold = 0.5
 
     @Option(help: "Keep at most this many detections per image, the highest-scoring (0: no limit).")
@@ -37,7 +41,9 @@ struct Predict: ParsableCommand {
     func run() throws {
         do {
             try OutputFolder.prepare(output)
-            let (detector, settings, file, step) = try ZooRun.load(checkpoint: checkpoint, warn: warn)
+            let opened = try ZooRun.open(checkpoint: checkpoint, warn: warn)
+            guard let detector = opened.model as? any Detector else { return try classify(opened) }
+            let (settings, file, step) = (opened.settings, opened.checkpoint, opened.step)
             let data = try settings.decode(DetectionDataConfig.self, section: "data")
             let names = try categoryNames(settings)
             var records: [JSONValue] = [], pictures: [(title: String, image: RGBImage)] = []

@@ -65,12 +65,9 @@ struct Train: ParsableCommand {
                 }
                 (settings, checkpoint) = (stored, opened)
             }
-            let (train, validation, dataConfig) = try ZooRun.dataset(settings, log: say)
-            for warning in train.dataset.warnings + validation.dataset.warnings { say("warning: \(warning)") }
-            try ZooRun.fitClasses(&settings, categories: train.dataset.categories.count)
+            DefaultRandom.manualSeed(try settings.decode(TrainerConfig.self, section: "trainer").seed)
+            let (task, dataDescription) = try ZooRun.prepare(model: model, settings: &settings, log: say)
             let trainerConfig = try settings.decode(TrainerConfig.self, section: "trainer")
-            DefaultRandom.manualSeed(trainerConfig.seed)
-            let task = try ZooRun.task(model: model, settings: settings, train: train, validation: validation, data: dataConfig)
             let trainer = try Trainer(task: task, config: trainerConfig, modelName: model, settings: settings.json, directory: output)
             (trainer.maxSteps, trainer.timeLimit) = (maxSteps, maxMinutes.map { $0 * 60 })
             if let checkpoint {
@@ -78,8 +75,7 @@ struct Train: ParsableCommand {
                 say("resuming from \(checkpoint.path) at step \(trainer.state.step)")
             }
             say("""
-                \(model): \(task.model.parameterCount(trainableOnly: true)) trainable parameters; \
-                \(train.images.count) training images (\(dataConfig.path)), \(validation.images.count) for evaluation
+                \(model): \(task.model.parameterCount(trainableOnly: true)) trainable parameters; \(dataDescription)
                 \(trainer.stepsPerEpoch) steps per epoch × \(trainerConfig.epochs) epochs = \(trainer.totalSteps) steps\
                 \(maxSteps.map { ", stopping after \($0) in this run" } ?? "")\(maxMinutes.map { ", or after \($0) minutes" } ?? ""); output in \(output)
                 """)
@@ -90,6 +86,7 @@ struct Train: ParsableCommand {
             }
             for (label, metrics) in [("untrained", summary.initialEvaluation), ("trained", summary.evaluation)] {
                 if let metrics, let ap = metrics["AP"], let ap50 = metrics["AP50"] { say(String(format: "%@ AP %.3f  AP50 %.3f", label, ap, ap50)) }
+                if let metrics, let top1 = metrics["top1"], let top5 = metrics["top5"] { say(String(format: "%@ top-1 %.3f  top-5 %.3f", label, top1, top5)) }
             }
             say("checkpoint: \(summary.checkpoint ?? "none")")
         } catch let error as TrainingError {

@@ -93,3 +93,39 @@ func expectModelFixture(_ file: String, _ dtype: DType, comparing expected: [Str
         #expect(report.lines.allSatisfy { $0.waived == nil })
     }
 }
+
+/// SASA-ResNet against the reference semantics (spec/sasa-resnet.md): logits, every stage's
+/// statistics, layer4's output, BatchNorm's running statistics after the training-mode pass,
+/// the loss and every gradient — with the conv stem (k 7, 4 heads) and the attention stem
+/// (k 5, 2 heads), in both precisions.
+@Suite struct SASAResNetParity {
+    @Test(arguments: [DType.float64, .float32])
+    func reproducesTheConvStemReference(_ dtype: DType) throws {
+        let report = try expectModelFixture("sasa-resnet-k7h4-convstem.safetensors", dtype, comparing: [
+            "output.logits", "output.stat.layer3", "output.feature.layer4", "output.buffer.layer2.0.conv2.1.running_var",
+            "output.buffer.init.1.num_batches_tracked", "loss.cross_entropy", "grad.layer3.1.conv2.0.rel_h", "grad.layer1.0.conv2.0.query_conv.weight",
+            "param.checksum.layer4.0.shortcut.1.running_mean"])
+        #expect(report.lines.count == 274)
+    }
+
+    @Test(arguments: [DType.float64, .float32])
+    func reproducesTheAttentionStemReference(_ dtype: DType) throws {
+        let report = try expectModelFixture("sasa-resnet-k5h2-attnstem.safetensors", dtype, comparing: [
+            "output.logits", "output.stat.init", "grad.init.0.emb_mix", "grad.init.0.value_conv.3.weight", "grad.layer4.0.conv2.0.rel_w",
+            "output.buffer.layer4.0.conv3.1.running_mean"])
+        #expect(report.lines.count == 248)
+    }
+
+    /// The state dict has upstream's names, shapes and order (the fixtures' `.params.txt`),
+    /// so a converted upstream checkpoint loads by name.
+    @Test(arguments: ["sasa-resnet-k7h4-convstem", "sasa-resnet-k5h2-attnstem"])
+    func stateDictMatchesUpstream(_ name: String) throws {
+        let fixture = try Fixture(path: fixturePath(name + ".safetensors"))
+        let network = try Registry.entry(named: "sasa-resnet").buildClassifier(try ModelFixtures.settings(try Registry.entry(named: "sasa-resnet"), fixture))
+        let listed = try String(contentsOfFile: fixturePath(name + ".params.txt"), encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix("#") }.map { line in line.split(separator: "\t").prefix(2).joined(separator: " ") }
+        let ours = network.stateDict().map { "\($0.0) \($0.1.shape)" }
+        #expect(ours == listed)
+        #expect(listed.count > 100)
+    }
+}
