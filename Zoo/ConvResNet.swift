@@ -40,6 +40,6 @@ public final class ConvResNet: StandAloneResNet, ZooClassifier {
     public init(_ config: Config) throws {
         self.config = try config.validated()
         super.init(blocks: config.numBlocks, planes: config.planes, stemWidth: config.stemWidth,
-                   spatialLayer: .convolution(kernelSize: config.kernelSize), classes: config.numClasses)
+                   spatialLayer: .convolution(kernelSize: config.kernelSize), imageNetLayout: config.layout == "imagenet", classes: config.numClasses)
     }
 }

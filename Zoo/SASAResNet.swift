@@ -69,6 +69,6 @@ public final class SASAResNet: StandAloneResNet, ZooClassifier {
         super.init(blocks: config.numBlocks, planes: config.planes, stemWidth: config.stemWidth,
                    spatialLayer: .attention(kernelSize: config.kernelSize, heads: config.heads),
                    stem: config.stem == "conv" ? .convolution : .attention(heads: config.stemHeads, mixtures: config.stemM),
-                   classes: config.numClasses)
+                   imageNetLayout: config.layout == "imagenet", classes: config.numClasses)
     }
 }

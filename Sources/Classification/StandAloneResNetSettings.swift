@@ -15,6 +15,9 @@ public struct StandAloneResNetSettings: SettingsGroup {
     /// Side of the spatial layer's window (attention neighbourhood or convolution kernel).
     @Setting("an odd number of at least 1", { $0 >= 1 && $0 % 2 == 1 }) public var kernelSize = 7
     @Setting(1...) public var numClasses = 10
+    /// "cifar": the stem keeps the resolution (upstream's model); "imagenet": the stem
+    /// reduces by 4 (7×7 stride-2 convolution and max-pool, or attention stem and 4×4 max-pool).
+    @Setting(oneOf: ["cifar", "imagenet"]) public var layout = "cifar"
 
     public init() {}
 

@@ -10,10 +10,12 @@ import Tapestry
 ///     layerL.j = Bottleneck(planes[L], stride 2 in the first block of layers 2–4)
 ///     logits = dense(mean over H, W of layer4)     (`dense`, when classes are given)
 ///
-/// The stem is a 3×3 convolution or the spatially-aware `AttentionStem` (CIFAR layout: no
-/// pooling, stage strides 1/1/2/4/8). With `imageNetStem`, a 4×4 max-pool follows it, so the
-/// stages have strides 4/8/16/32 like a torchvision ResNet's (the paper's ImageNet layout;
-/// `features(_:)` returns their outputs for a detector's backbone).
+/// The stem is a 3×3 convolution or the spatially-aware `AttentionStem`, without pooling
+/// (upstream's CIFAR layout: stage strides 1/2/4/8). In the ImageNet layout (upstream's
+/// commented-out lines, the paper's §4) the stem reduces by 4 — a 7×7 stride-2 convolution
+/// and a 3×3 stride-2 max-pool, or the attention stem and a 4×4 max-pool — so the stages
+/// have strides 4/8/16/32 like a torchvision ResNet's (`features(_:)` returns their outputs
+/// for a detector's backbone).
 open class StandAloneResNet: Layer {
     /// What mixes pixels inside each bottleneck.
     public enum SpatialLayer: Sendable, Equatable {
@@ -41,7 +43,7 @@ open class StandAloneResNet: Layer {
     public let stageChannels: [Int]
     public let spatialLayer: SpatialLayer
     public let stemKind: Stem
-    public let imageNetStem: Bool
+    public let imageNetLayout: Bool
 
     override open var keyOverrides: [String: String] { ["stem": "init"] }
 
@@ -49,11 +51,12 @@ open class StandAloneResNet: Layer {
     /// [3, 4, 6, 3] ResNet-50); `planes`: each stage's bottleneck width (upstream's 64, 128,
     /// 256, 512); `stemWidth`: the stem's output channels (upstream's 64).
     public init(blocks: [Int], planes: [Int], stemWidth: Int, spatialLayer: SpatialLayer, stem: Stem = .convolution,
-                imageNetStem: Bool = false, classes: Int? = nil) {
+                imageNetLayout: Bool = false, classes: Int? = nil) {
         check(blocks.count == 4 && planes.count == 4, "StandAloneResNet: four stages need four block counts and four widths, got \(blocks) and \(planes)")
         let first: Layer
         switch stem {
-        case .convolution: first = Conv2d(3, stemWidth, kernelSize: 3, padding: 1, bias: false)
+        case .convolution:
+            first = imageNetLayout ? Conv2d(3, stemWidth, kernelSize: 7, stride: 2, padding: 3, bias: false) : Conv2d(3, stemWidth, kernelSize: 3, padding: 1, bias: false)
         case let .attention(heads, mixtures): first = AttentionStem(inChannels: 3, outChannels: stemWidth, heads: heads, mixtures: mixtures)
         }
         self.stem = Sequential(first, BatchNorm2d(stemWidth), ReLU())
@@ -69,16 +72,17 @@ open class StandAloneResNet: Layer {
         (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3])
         stageChannels = planes.map { 4 * $0 }
         dense = classes.map { Linear(4 * planes[3], $0) }
-        (self.spatialLayer, stemKind, self.imageNetStem) = (spatialLayer, stem, imageNetStem)
+        (self.spatialLayer, stemKind, self.imageNetLayout) = (spatialLayer, stem, imageNetLayout)
     }
 
     public var stages: [Sequential] { [layer1, layer2, layer3, layer4] }
 
-    /// The stem's output (after BN, ReLU and, in the ImageNet layout, the 4×4 max-pool).
+    /// The stem's output (after BN, ReLU and, in the ImageNet layout, the max-pool).
     public func stemOutput(_ input: Tensor) -> Tensor {
         check(input.rank == 4 && input.shape[1] == 3, "StandAloneResNet: input must be [N, 3, H, W], got \(input.shape)")
         let x = stem(input)
-        return imageNetStem ? x.maxPool2d(kernel: (4, 4)) : x
+        guard imageNetLayout else { return x }
+        return stemKind == .convolution ? x.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)) : x.maxPool2d(kernel: (4, 4))
     }
 
     /// The outputs of layer1 … layer4.
@@ -98,15 +102,20 @@ open class StandAloneResNet: Layer {
     /// attention logit (q·(k + r), one per channel and window position), weighted sum of
     /// values and the classifier; normalisation, activations, softmax and pooling excluded.
     public func multiplyAdds(height: Int, width: Int) -> Int {
-        var pixels = height * width
+        var (h, w) = (height, width)
         var total: Int
         switch stemKind {
-        case .convolution: total = 3 * stemWidth * 9 * pixels
-        case let .attention(_, mixtures): total = ((2 + mixtures) * 3 * stemWidth + (mixtures + 2) * stemWidth * 16) * pixels
+        case .convolution where imageNetLayout:
+            (h, w) = ((h + 1) / 2, (w + 1) / 2)
+            total = 3 * stemWidth * 49 * h * w
+            (h, w) = ((h + 1) / 2, (w + 1) / 2)
+        case .convolution:
+            total = 3 * stemWidth * 9 * h * w
+        case let .attention(_, mixtures):
+            total = ((2 + mixtures) * 3 * stemWidth + (mixtures + 2) * stemWidth * 16) * h * w
+            if imageNetLayout { (h, w) = (h / 4, w / 4) }
         }
-        var (h, w) = (height, width)
-        if imageNetStem { (h, w) = (h / 4, w / 4) }
-        pixels = h * w
+        var pixels = h * w
         for stage in stages {
             for case let block as StandAloneBottleneck in stage.layers {
                 let outPixels = (h / block.stride) * (w / block.stride)

@@ -34,6 +34,27 @@ import Training
         #expect(names.contains("layer2.0.conv2.0.weight") && names.contains("init.0.weight") && names.contains("dense.bias"))
     }
 
+    /// Upstream's ResNet26(num_classes=1000): 10,334,952 parameters, summed from the module
+    /// tree of spec §2 (the README's 10.33 M); with 3×3 convolutions in place of attention,
+    /// each layer's 3·P² + P·k projections and embeddings become 9·P².
+    @Test func upstreamResNet26ParameterCount() throws {
+        let sasa = try Registry.entry(named: "sasa-resnet").buildModel(try ZooRun.settings(model: "sasa-resnet", shapes: false, assignments: ["num_classes=1000"]))
+        #expect(sasa.parameterCount(trainableOnly: false) == 10_334_952)
+        let conv = try Registry.entry(named: "resnet").buildModel(try ZooRun.settings(model: "resnet", shapes: false, assignments: ["num_classes=1000"]))
+        let blocks = [(64, 1), (128, 2), (256, 4), (512, 1)]
+        let difference = blocks.reduce(0) { $0 + $1.1 * (9 * $1.0 * $1.0 - 3 * $1.0 * $1.0 - 7 * $1.0) }
+        #expect(conv.parameterCount(trainableOnly: false) == 10_334_952 + difference)
+    }
+
+    /// The ImageNet layout reduces by 4 in the stem: stages at strides 4, 8, 16, 32.
+    @Test(arguments: ["stem=conv", "stem=attention"])
+    func imageNetLayoutHasTheStridesOfABackbone(stem: String) throws {
+        let network = try tiny("sasa-resnet", ["heads=1", "layout=imagenet", stem])
+        network.eval()
+        let features = network.features(Tensor.zeros([1, 3, 64, 96]))
+        #expect(features.map { [$0.shape[2], $0.shape[3]] } == [[16, 24], [8, 12], [4, 6], [2, 3]])
+    }
+
     @Test func settingsOutsideTheirRangesAreRefused() throws {
         for (assignment, message) in [("num_blocks=[1,2,4]", "four block counts"), ("kernel_size=4", "odd"), ("planes=[16,16,16,24]", "planes 24 must split into 8 heads"),
                                       ("stem=pooling", "one of conv, attention"), ("heads=3", "split into 3 heads")] {

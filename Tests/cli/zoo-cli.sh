@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 check "info" 0 "$zoo" info
 grep -q "backend:" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL info prints the backend"; }
 check "models" 0 "$zoo" models
-for name in detr deformable-detr smca stacked-detr; do
+for name in detr deformable-detr smca stacked-detr sasa-resnet resnet; do
     grep -q "^$name " <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models lists $name: $LAST_OUTPUT"; }
 done
 check "inspect valid" 0 "$zoo" inspect "$fixtures/valid.safetensors"
@@ -87,7 +87,7 @@ check "predict a broken image" 1 "$zoo" predict --checkpoint "$run/out" "$run/ti
 printf 'not a checkpoint' > "$run/bad.safetensors"
 check "eval a corrupt checkpoint" 1 "$zoo" eval "$run/bad.safetensors"
 check "train an unknown model" 1 "$zoo" train yolo --data "$shapes"
-grep -q 'unknown model "yolo" (known: detr, deformable-detr, smca, stacked-detr)' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown model error: $LAST_OUTPUT"; }
+grep -q 'unknown model "yolo" (known: detr, deformable-detr, smca, stacked-detr, sasa-resnet, resnet)' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown model error: $LAST_OUTPUT"; }
 check "train with an unknown key" 1 "$zoo" train detr --data "$shapes" --set hiden_dim=3 --output "$run/x"
 grep -q "unknown key hiden_dim" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown key error: $LAST_OUTPUT"; }
 check "train without data" 1 "$zoo" train detr --data /nonexistent --output "$run/x"
@@ -159,6 +159,51 @@ check "two-stage without refinement" 1 "$zoo" train deformable-detr --data "$sha
 grep -q "two_stage needs with_box_refine" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL two-stage error: $LAST_OUTPUT"; }
 check "a value outside its range" 1 "$zoo" train detr --data "$shapes" --set nheads=0 --output "$run/y"
 grep -q "model.nheads is 0, must be at least 1" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL range error: $LAST_OUTPUT"; }
+# Classifiers through the same commands, on the ten-shape ImageFolder and on one written here.
+check "make-shapes --classification" 0 "$zoo" make-shapes --classification --output "$run/classes" --train 20 --val 10 --size 16
+[ "$(ls "$run/classes/train" | wc -l)" -eq 10 ] && [ -f "$run/classes/val/arrow/000009.png" ] \
+    || { failed=$((failed + 1)); echo "FAIL make-shapes --classification writes ten class folders: $LAST_OUTPUT"; }
+check "make-shapes --classification into an existing folder" 1 "$zoo" make-shapes --classification --output "$run/classes"
+tinyclassifier=(--set image_size=16 --set planes=[4,4,4,4] --set stem_width=4 --set kernel_size=3 --set batch_size=5 --set eval_every=0 --set log_every=1)
+check "train sasa-resnet" 0 "$zoo" train sasa-resnet --data "$run/classes" "${tinyclassifier[@]}" --set heads=2 --output "$run/sasa" --max-steps 3
+grep -q "20 training images of 10 classes" <<<"$LAST_OUTPUT" && grep -q "trained top-1 0\.[0-9]*  top-5" <<<"$LAST_OUTPUT" \
+    && grep -q '"eval/confusion.9.9"' "$run/sasa/metrics.jsonl" || { failed=$((failed + 1)); echo "FAIL sasa-resnet trains and reports accuracy: $LAST_OUTPUT"; }
+check "train sasa-resnet --resume" 0 "$zoo" train sasa-resnet --output "$run/sasa" --max-steps 1 --resume
+check "train resnet" 0 "$zoo" train resnet --data "$run/classes" "${tinyclassifier[@]}" --output "$run/resnet" --max-steps 3
+check "eval sasa-resnet beside resnet" 0 "$zoo" eval "$run/sasa" "$run/resnet"
+[ "$(grep -c "^[01]\.[0-9]*  [01]\.[0-9]*  " <<<"$LAST_OUTPUT")" -eq 2 ] || { failed=$((failed + 1)); echo "FAIL eval prints top-1 and top-5 per model: $LAST_OUTPUT"; }
+check "eval one classifier" 0 "$zoo" eval "$run/sasa" --json
+grep -q '"images":10,"top1":' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL eval --json of a classifier: $LAST_OUTPUT"; }
+check "eval a classifier beside a detector" 1 "$zoo" eval "$run/sasa" "$run/out"
+check "predict sasa-resnet" 0 "$zoo" predict --checkpoint "$run/sasa" --output "$run/sasapred" "$run/classes/val/ring/000004.png" "$run/classes/val/arrow/000009.png"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["images"]) == 2 and all(len(i["top5"]) == 5 for i in d["images"]), d
+assert abs(sum(c["probability"] for c in d["images"][0]["top5"])) <= 1.0 + 1e-6
+assert open(sys.argv[2], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+' "$run/sasapred/predictions.json" "$run/sasapred/sheet.png" && [ -f "$run/sasapred/000004.png" ] \
+    || { failed=$((failed + 1)); echo "FAIL predict writes top-5 JSON, pictures and a contact sheet: $LAST_OUTPUT"; }
+check "export sasa-resnet" 0 "$zoo" export "$run/sasa" --output "$run/sasa.safetensors"
+check "eval an exported classifier" 0 "$zoo" eval "$run/sasa.safetensors" --json
+mkdir -p "$run/imagefolder/train/cats" "$run/imagefolder/train/dogs" "$run/imagefolder/val/cats" "$run/imagefolder/val/dogs"
+for n in 1 2 3; do cp "$run/classes/train/circle/000000.png" "$run/imagefolder/train/cats/$n.png"; cp "$run/classes/train/square/000001.png" "$run/imagefolder/train/dogs/$n.png"; done
+cp "$run/classes/val/circle/000000.png" "$run/imagefolder/val/cats/a.png"; cp "$run/classes/val/square/000001.png" "$run/imagefolder/val/dogs/b.png"
+check "train resnet on an ImageFolder" 0 "$zoo" train resnet --data "$run/imagefolder" "${tinyclassifier[@]}" --set batch_size=2 --output "$run/folder" --max-steps 2
+grep -q "6 training images of 2 classes" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL an ImageFolder's classes are its folders: $LAST_OUTPUT"; }
+printf 'not a png' > "$run/imagefolder/train/dogs/4.png"
+check "train on a broken image" 1 "$zoo" train resnet --data "$run/imagefolder" "${tinyclassifier[@]}" --set batch_size=7 --output "$run/broken" --max-steps 1
+grep -q "train/dogs/4.png" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL a broken image is named: $LAST_OUTPUT"; }
+mkdir -p "$run/imagefolder/val/birds"
+check "validation class unknown to training" 1 "$zoo" train resnet --data "$run/imagefolder" --output "$run/broken2"
+grep -q "val/birds: is not one of the training classes (cats, dogs)" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL unknown class folder error: $LAST_OUTPUT"; }
+printf 'short' > "$run/data_batch_1.bin"; mkdir -p "$run/cifar"; mv "$run/data_batch_1.bin" "$run/cifar/"
+check "a truncated CIFAR-10 batch" 1 "$zoo" train sasa-resnet --data "$run/cifar" --output "$run/broken3"
+grep -q "data_batch_1.bin: 5 bytes is not a whole number of 3073-byte CIFAR-10 records" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL CIFAR-10 size error: $LAST_OUTPUT"; }
+check "sasa-resnet with heads that do not split the planes" 1 "$zoo" train sasa-resnet --data "$run/classes" --set heads=3 --output "$run/y"
+grep -q "must split into 3 heads" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL heads error: $LAST_OUTPUT"; }
+check "models --summary" 0 "$zoo" models --summary --size 64
+grep -q "ResNet-50  sasa-resnet, attn stem .*G   (0\.[0-9]* / 0\.[0-9]*)" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL models --summary prints SASA / conv ratios: $LAST_OUTPUT"; }
 rm -rf "$shapes" "$run"
 check "make-shapes rejects a bad size" 64 "$zoo" make-shapes --output /tmp/never --size 8
 check "parity on a non-fixture" 1 "$zoo" parity "$fixtures/valid.safetensors"
