@@ -36,8 +36,8 @@ public final class StackedDETR: Module, ZooDetector {
         public init() {}
 
         public func combinationProblem(with base: DetectorSettings) -> String? {
-            if !["resnet50", "resnet101"].contains(base.backbone) {
-                return "backbone \(base.backbone): Stacked-DETR needs resnet50 or resnet101 (its level-3 projection expects their layer3)"
+            if !["resnet50", "resnet101"].contains(base.backbone) && !base.backbone.hasPrefix("sasa-") {
+                return "backbone \(base.backbone): Stacked-DETR needs resnet50, resnet101 or a SASA-ResNet (its level-3 projection expects a bottleneck network's layer3)"
             }
             guard let layers = SettingsCoding.dashedCounts(stackLayers, count: 4), layers[1] >= 1, layers[3] >= 1 else {
                 return "stack_layers \"\(stackLayers)\" must be four layer counts M1-N1-M2-N2 (encoders at least 0, decoders at least 1 layer)"

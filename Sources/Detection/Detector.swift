@@ -25,19 +25,28 @@ public protocol BackboneSettings {
 }
 
 /// The backbone of DETR and its descendants (detr/models/backbone.py): a torchvision ResNet
-/// whose keys sit under the Joiner's `backbone.0.body`, with the original freezing rule —
-/// with a positive backbone rate only layer2–layer4 train, otherwise nothing does.
+/// — or SASA-ResNet in its ImageNet layout (`sasa-resnet26/38/50`: attention stem and 4×4
+/// max-pool, 8 heads of k 7 in every bottleneck, trainable BatchNorm) — whose keys sit under
+/// the Joiner's `backbone.0.body`, with the original freezing rule: with a positive backbone
+/// rate only layer2–layer4 train, otherwise nothing does.
 public final class DetectionBackbone: Module {
-    public let body: ResNet
+    public let body: any StagedBackbone
 
-    /// The backbone names the `backbone` setting accepts.
-    public static let names = ResNet.Depth.allCases.map { "resnet\($0.rawValue)" }
+    /// The torchvision ResNets and the SASA-ResNets the `backbone` setting accepts.
+    public static let resNetNames = ResNet.Depth.allCases.map { "resnet\($0.rawValue)" }
+    public static let sasaNames = ["sasa-resnet26": [1, 2, 4, 1], "sasa-resnet38": [2, 3, 5, 2], "sasa-resnet50": [3, 4, 6, 3]]
+    public static let names = resNetNames + sasaNames.keys.sorted()
 
     /// `name` is one of `names`; `dilation` (DC5) needs a bottleneck ResNet (50 or 101).
     public init(name: String, frozenBatchNorm: Bool, dilation: Bool, width: Int, learningRate: Double) {
-        let depth = ResNet.Depth.allCases.first { "resnet\($0.rawValue)" == name }
-        check(depth != nil, "DetectionBackbone: unknown backbone \(name) (\(Self.names.joined(separator: ", ")))")
-        body = ResNet(depth!, norm: frozenBatchNorm ? .frozenBatchNorm : .batchNorm, dilateLastStage: dilation, width: width)
+        if let blocks = Self.sasaNames[name] {
+            body = StandAloneResNet(blocks: blocks, planes: [width, 2 * width, 4 * width, 8 * width], stemWidth: width,
+                                    spatialLayer: .attention(kernelSize: 7, heads: 8), stem: .attention(heads: 1, mixtures: 4), imageNetLayout: true)
+        } else {
+            let depth = ResNet.Depth.allCases.first { "resnet\($0.rawValue)" == name }
+            check(depth != nil, "DetectionBackbone: unknown backbone \(name) (\(Self.names.joined(separator: ", ")))")
+            body = ResNet(depth!, norm: frozenBatchNorm ? .frozenBatchNorm : .batchNorm, dilateLastStage: dilation, width: width)
+        }
         super.init()
         freeze { name in learningRate <= 0 || !["layer2", "layer3", "layer4"].contains { name.contains($0) } }
     }
@@ -52,9 +61,14 @@ public final class DetectionBackbone: Module {
     /// The four stages' feature maps, strides 4, 8, 16, 32 (the last 16 with dilation).
     public func features(_ images: Tensor) -> [Tensor] { body.features(images) }
 
-    /// Why `dilation` cannot be used with `name`, or nil.
-    public static func dilationProblem(name: String, dilation: Bool) -> String? {
-        dilation && ["resnet18", "resnet34"].contains(name) ? "dilation (DC5) needs resnet50 or resnet101: torchvision's BasicBlock has no dilation" : nil
+    /// Why the backbone settings cannot work together, or nil.
+    public static func problem(name: String, dilation: Bool, frozenBatchNorm: Bool, width: Int) -> String? {
+        if sasaNames[name] != nil {
+            if dilation { return "dilation (DC5) needs resnet50 or resnet101, not \(name)" }
+            if frozenBatchNorm { return "\(name) has no pretrained weights to freeze: set frozen_batch_norm=false" }
+            if width % 16 != 0 { return "backbone_width \(width) must be a multiple of 16 for \(name) (8 heads of an even number of channels)" }
+        }
+        return dilation && ["resnet18", "resnet34"].contains(name) ? "dilation (DC5) needs resnet50 or resnet101: torchvision's BasicBlock has no dilation" : nil
     }
 }
 

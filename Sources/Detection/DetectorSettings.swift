@@ -25,7 +25,7 @@ public struct DetectorSettings: SettingsGroup, BackboneSettings {
 
     public func combinationProblem() -> String? {
         if hiddenDim % 4 != 0 { return "hidden_dim \(hiddenDim) must be a multiple of 4 (the sine encoding pairs sin and cos of x and y)" }
-        return DetectionBackbone.dilationProblem(name: backbone, dilation: dilation)
+        return DetectionBackbone.problem(name: backbone, dilation: dilation, frozenBatchNorm: frozenBatchNorm, width: backboneWidth)
     }
 
     /// Why `hidden_dim` cannot be split into `heads` heads, or nil.

@@ -1,5 +1,14 @@
 import Tapestry
 
+/// A convolutional network whose four stages (strides 4, 8, 16, 32) a detector reads:
+/// `ResNet` and `StandAloneResNet`.
+public protocol StagedBackbone: Module {
+    /// Channels out of each stage.
+    var stageChannels: [Int] { get }
+    /// The outputs of the four stages.
+    func features(_ input: Tensor) -> [Tensor]
+}
+
 /// Residual networks (He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition",
 /// CVPR 2016) in torchvision's v1.5 form (stride in the 3×3 conv) with torchvision's
 /// parameter names: `conv1`, `bn1`, `layer1…layer4.{block}.conv{1,2,3}`, `.bn{1,2,3}`,
@@ -10,7 +19,7 @@ import Tapestry
 /// (DETR's DC5). `width` scales every stage (torchvision's is 64: stages of w, 2w, 4w, 8w
 /// planes) for small models on small images; parameter names stay the same. `features(_:)` returns every stage's output (Stacked-DETR uses layer3,
 /// Deformable DETR layers 2–4).
-public final class ResNet: Layer {
+public final class ResNet: Layer, StagedBackbone {
     public enum Depth: Int, Sendable, CaseIterable {
         case resnet18 = 18, resnet34 = 34, resnet50 = 50, resnet101 = 101
 

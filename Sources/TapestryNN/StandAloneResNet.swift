@@ -16,7 +16,7 @@ import Tapestry
 /// and a 3×3 stride-2 max-pool, or the attention stem and a 4×4 max-pool — so the stages
 /// have strides 4/8/16/32 like a torchvision ResNet's (`features(_:)` returns their outputs
 /// for a detector's backbone).
-open class StandAloneResNet: Layer {
+open class StandAloneResNet: Layer, StagedBackbone {
     /// What mixes pixels inside each bottleneck.
     public enum SpatialLayer: Sendable, Equatable {
         /// SASA over a k×k neighbourhood with `heads` heads.
@@ -118,9 +118,9 @@ open class StandAloneResNet: Layer {
         var pixels = h * w
         for stage in stages {
             for case let block as StandAloneBottleneck in stage.layers {
-                let outPixels = (h / block.stride) * (w / block.stride)
-                total += block.multiplyAdds(inputPixels: pixels, outputPixels: outPixels)
-                (h, w, pixels) = (h / block.stride, w / block.stride, outPixels)
+                let (outH, outW) = ((h + block.stride - 1) / block.stride, (w + block.stride - 1) / block.stride)
+                total += block.multiplyAdds(inputPixels: pixels, outputPixels: outH * outW)
+                (h, w, pixels) = (outH, outW, outH * outW)
             }
         }
         return total + (dense.map { $0.weight.value.count } ?? 0)
@@ -137,6 +137,7 @@ open class StandAloneResNet: Layer {
 ///     h = BN(conv3 ReLU(BN h));  y = ReLU(h + shortcut(x))
 ///
 /// with the shortcut a strided 1×1 convolution and BN when the shape changes, else identity.
+/// (Upstream needs even sides; here an odd side is zero-padded before the pool.)
 public final class StandAloneBottleneck: Layer {
     public let conv1: Sequential
     public let conv2: Sequential
@@ -160,10 +161,14 @@ public final class StandAloneBottleneck: Layer {
     }
 
     override public func forward(_ input: Tensor) -> Tensor {
-        check(stride == 1 || (input.shape[2] % stride == 0 && input.shape[3] % stride == 0),
-              "StandAloneBottleneck: a strided block needs a feature map divisible by \(stride), got \(input.shape[2])×\(input.shape[3])")
         var h = conv2.layers[0](conv1(input))
-        if stride > 1 { h = h.avgPool2d(kernel: (stride, stride)) }
+        if stride > 1 {
+            // An odd side is zero-padded at the bottom or right first, so the pooled map has
+            // ⌈H/s⌉ rows like the shortcut's strided 1×1 convolution (a detector's padded batch).
+            let (extraRows, extraColumns) = ((stride - h.shape[2] % stride) % stride, (stride - h.shape[3] % stride) % stride)
+            if extraRows + extraColumns > 0 { h = h.padded([(0, 0), (0, 0), (0, extraRows), (0, extraColumns)]) }
+            h = h.avgPool2d(kernel: (stride, stride))
+        }
         h = conv3(conv2.layers[2](conv2.layers[1](h)))
         return (h + (shortcut?(input) ?? input)).relu()
     }

@@ -6,7 +6,7 @@ import Training
 
 @Suite struct ZooRegistry {
     @Test func namesModelsAndRejectsUnknownOnes() throws {
-        #expect(Registry.names == ["detr", "deformable-detr", "smca", "stacked-detr"])
+        #expect(Registry.names == ["detr", "deformable-detr", "smca", "stacked-detr", "sasa-resnet", "resnet"])
         #expect(throws: ZooError.unknownModel("yolo", known: Registry.names)) { try Registry.entry(named: "yolo") }
     }
 

@@ -77,7 +77,7 @@ import Training
         #expect(trainer.batchSize == 4 && trainer.lrDrop == 100 && trainer.epochs == 150)
         let (detector, built) = try Registry.entry(named: "stacked-detr").build(try ZooRun.settings(model: "stacked-detr", shapes: true))
         #expect(detector.postProcessor == .softmax && (built as? SetCriterion)?.weights == ["loss_ce": 1, "loss_bbox": 5, "loss_giou": 2])
-        for (assignment, message) in [("backbone=resnet18", "Stacked-DETR needs resnet50 or resnet101"),
+        for (assignment, message) in [("backbone=resnet18", "Stacked-DETR needs resnet50, resnet101 or a SASA-ResNet"),
                                       ("stack_layers=3-3-3", "stack_layers \"3-3-3\" must be four layer counts"),
                                       ("stack_layers=3-0-3-3", "decoders at least 1"), ("stack_heads=8-8-0-8", "each at least 1"),
                                       ("stack_heads=8-8-3-8", "hidden_dim 128 is not divisible by a head count of stack_heads 3")] {

@@ -142,7 +142,7 @@ check "export stacked-detr" 0 "$zoo" export "$run/stacked" --output "$run/stacke
 check "parity smca and stacked-detr" 0 "$zoo" parity --quiet "$(dirname "$0")/../ParityTests/Fixtures/smca-r50-ss-type3-tiny.safetensors" \
     "$(dirname "$0")/../ParityTests/Fixtures/stacked-detr-r50-3333.safetensors"
 check "stacked-detr on resnet18" 1 "$zoo" train stacked-detr --data "$shapes" --set backbone=resnet18 --output "$run/y"
-grep -q 'Stacked-DETR needs resnet50 or resnet101' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL stacked-detr backbone error: $LAST_OUTPUT"; }
+grep -q 'Stacked-DETR needs resnet50, resnet101 or a SASA-ResNet' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL stacked-detr backbone error: $LAST_OUTPUT"; }
 check "smca with an unknown scale type" 1 "$zoo" train smca --data "$shapes" --set dynamic_scale=type9 --output "$run/y"
 grep -q 'model.dynamic_scale is "type9", must be one of type1, type2, type3, type4' <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL smca scale error: $LAST_OUTPUT"; }
 # A dataset with fewer categories than the model predicts: a clear error, not a trap.
