@@ -46,7 +46,7 @@ let package = Package(
             name: "zoo",
             dependencies: ["Tapestry", "TapestryNN", "Detection", "Classification", "Training", "Zoo", "Parity", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The readers under libFuzzer (make fuzz), or replaying saved inputs when built plainly.
-        .executableTarget(name: "ZooFuzz", dependencies: ["Tapestry", "Detection", "Training", "Zoo"]),
+        .executableTarget(name: "ZooFuzz", dependencies: ["Tapestry", "Detection", "Classification", "Training", "Zoo"]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),

@@ -29,26 +29,35 @@ public enum CIFAR10 {
         var pixels: [UInt8] = [], labels: [Int] = [], origins: [(file: String, record: Int)] = []
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { throw ClassificationDataError(path: file, problem: "cannot be read") }
-            guard !data.isEmpty, data.count % recordBytes == 0 else {
-                throw ClassificationDataError(path: file, problem: "\(data.count) bytes is not a whole number of \(recordBytes)-byte CIFAR-10 records (a label byte and a 32×32×3 image)")
-            }
-            let bytes = [UInt8](data)
-            for record in 0..<(bytes.count / recordBytes) {
-                let start = record * recordBytes
-                let label = Int(bytes[start])
-                guard label < classes.count else {
-                    throw ClassificationDataError(path: file, problem: "record \(record) has label \(label), but there are \(classes.count) classes (0–\(classes.count - 1))")
-                }
-                labels.append(label)
-                pixels += bytes[(start + 1)..<(start + recordBytes)]
-                origins.append((file, record))
-            }
+            let batch = try parse([UInt8](data), file: file, classes: classes)
+            pixels += batch.pixels
+            labels += batch.labels
+            origins += batch.labels.indices.map { (file, $0) }
         }
         return ClassificationSplit(classes: classes, labels: labels, images: .records(pixels: pixels, origins: origins))
     }
 
+    /// One batch file's labels and planar pixels; `file` names it in errors.
+    public static func parse(_ bytes: [UInt8], file: String, classes: [String] = CIFAR10.classes) throws(ClassificationDataError) -> (labels: [Int], pixels: [UInt8]) {
+        guard !bytes.isEmpty, bytes.count % recordBytes == 0 else {
+            throw ClassificationDataError(path: file, problem: "\(bytes.count) bytes is not a whole number of \(recordBytes)-byte CIFAR-10 records (a label byte and a 32×32×3 image)")
+        }
+        var labels: [Int] = [], pixels: [UInt8] = []
+        pixels.reserveCapacity(bytes.count / recordBytes * imageBytes)
+        for record in 0..<(bytes.count / recordBytes) {
+            let start = record * recordBytes
+            let label = Int(bytes[start])
+            guard label < classes.count else {
+                throw ClassificationDataError(path: file, problem: "record \(record) has label \(label), but there are \(classes.count) classes (0–\(classes.count - 1))")
+            }
+            labels.append(label)
+            pixels += bytes[(start + 1)..<(start + recordBytes)]
+        }
+        return (labels, pixels)
+    }
+
     /// Record `index` of planar `pixels` as an interleaved RGB image.
-    static func image(_ pixels: [UInt8], record index: Int) -> RGBImage {
+    public static func image(_ pixels: [UInt8], record index: Int) -> RGBImage {
         let plane = side * side, start = index * imageBytes
         var rgb = [UInt8](repeating: 0, count: imageBytes)
         for p in 0..<plane {

@@ -1,3 +1,4 @@
+import Classification
 import Detection
 import Foundation
 import Tapestry
@@ -27,6 +28,10 @@ enum Readers {
             }
         },
         "image": { _ = try? ImageIO.decode($0, name: "input") },
+        "cifar": { bytes in
+            guard let batch = try? CIFAR10.parse(bytes, file: "input") else { return }
+            _ = (0..<batch.labels.count).map { CIFAR10.image(batch.pixels, record: $0) }
+        },
     ]
 
     static func named(_ name: String) -> @Sendable ([UInt8]) -> Void {
