@@ -75,15 +75,25 @@ struct Eval: ParsableCommand {
     }
 
     func evaluate(_ detector: any Detector, _ settings: Settings, label: String) throws -> (label: String, evaluation: COCOEvaluation, images: Int, path: String) {
+        let (_, validation, dataConfig) = try ZooRun.dataset(try adjusted(settings))
+        let evaluation = try reportingProgress(label) { try DetectionTask.evaluate(detector, on: validation, data: dataConfig, progress: $0) }
+        return (label, evaluation, validation.images.count, dataConfig.path)
+    }
+
+    /// `settings` with --data and --limit applied.
+    func adjusted(_ settings: Settings) throws -> Settings {
         var adjusted = settings
         if let data { try adjusted.set("data.path=\(data)") }
         if let limit { try adjusted.set("data.val_limit=\(limit)") }
-        let (_, validation, dataConfig) = try ZooRun.dataset(adjusted)
+        return adjusted
+    }
+
+    /// Runs `body` with a progress callback that redraws "evaluating LABEL: done/total" on a terminal.
+    func reportingProgress<T>(_ label: String, _ body: (_ progress: (Int, Int) -> Void) throws -> T) rethrows -> T {
         let interactive = isatty(STDERR_FILENO) != 0
-        let evaluation = try DetectionTask.evaluate(detector, on: validation, data: dataConfig) { done, total in
+        defer { if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
+        return try body { done, total in
             if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2Kevaluating \(label): \(done)/\(total)".utf8)) }
         }
-        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-        return (label, evaluation, validation.images.count, dataConfig.path)
     }
 }

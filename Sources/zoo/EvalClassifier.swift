@@ -38,15 +38,8 @@ extension Eval {
     }
 
     func evaluate(_ classifier: any Classifier, _ settings: Settings, label: String) throws -> (label: String, metrics: ClassificationMetrics, path: String, classes: [String]) {
-        var adjusted = settings
-        if let data { try adjusted.set("data.path=\(data)") }
-        if let limit { try adjusted.set("data.val_limit=\(limit)") }
-        let (_, validation, dataConfig) = try ZooRun.classificationDataset(adjusted)
-        let interactive = isatty(STDERR_FILENO) != 0
-        let metrics = try ClassificationTask.evaluate(classifier, on: validation, data: dataConfig) { done, total in
-            if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2Kevaluating \(label): \(done)/\(total)".utf8)) }
-        }
-        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        let (_, validation, dataConfig) = try ZooRun.classificationDataset(try adjusted(settings))
+        let metrics = try reportingProgress(label) { try ClassificationTask.evaluate(classifier, on: validation, data: dataConfig, progress: $0) }
         return (label, metrics, dataConfig.path, validation.classes)
     }
 }

@@ -81,14 +81,7 @@ import Training
             "batch_size=8", "epochs=100", "lr_drop=100", "eval_every=0", "log_every=20",
         ].filter { model == "sasa-resnet" || !$0.hasPrefix("heads") } + extra)
         let task = try DefaultRandom.withGenerator(RandomGenerator(seed: seed)) { try ZooRun.prepare(model: model, settings: &settings, log: { _ in }).task }.0
-        let t = try Trainer(task: task, config: try settings.decode(TrainerConfig.self, section: "trainer"), modelName: model,
-                            settings: settings.json, directory: directory)
-        t.interactiveProgress = false
-        return t
-    }
-
-    func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("tapestry-run-\(UUID().uuidString)").path
+        return try quietTrainer(task, settings, model: model, directory: directory)
     }
 
     /// Both classifiers learn 16 of the training images (loss down by a third in 160 steps);
@@ -96,7 +89,7 @@ import Training
     /// validation images; the reloaded checkpoint gives the trained model's logits.
     @Test(arguments: ["sasa-resnet", "resnet"])
     func lossFallsAndTheCheckpointPredictsAlike(model: String) throws {
-        let directory = temporaryDirectory()
+        let directory = temporaryRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let t = try trainer(model, directory, ["lr=0.003", "crop_padding=0", "train_limit=16"])
         t.maxSteps = 160
@@ -121,7 +114,7 @@ import Training
     /// With SGD and momentum, crops and flips: 5 + 5 resumed steps equal 10 straight ones.
     @Test(arguments: ["sasa-resnet", "resnet"])
     func resumesBitForBit(model: String) throws {
-        let whole = temporaryDirectory(), split = temporaryDirectory()
+        let whole = temporaryRunDirectory(), split = temporaryRunDirectory()
         defer { for d in [whole, split] { try? FileManager.default.removeItem(atPath: d) } }
         let options = ["optimizer=sgd", "lr=0.05", "momentum=0.9", "train_limit=40"]
         let straight = try trainer(model, whole, options)

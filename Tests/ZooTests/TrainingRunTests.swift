@@ -31,18 +31,11 @@ import Training
         let task = try DefaultRandom.withGenerator(RandomGenerator(seed: seed)) {
             try ZooRun.task(model: model, settings: settings, train: train, validation: validation, data: data)
         }.0
-        let t = try Trainer(task: task, config: try settings.decode(TrainerConfig.self, section: "trainer"), modelName: model,
-                            settings: settings.json, directory: directory)
-        t.interactiveProgress = false
-        return t
-    }
-
-    func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("tapestry-run-\(UUID().uuidString)").path
+        return try quietTrainer(task, settings, model: model, directory: directory)
     }
 
     @Test func detrLossFallsOnShapes() throws {
-        let directory = temporaryDirectory()
+        let directory = temporaryRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let t = try trainer(try settings(["log_every=20", "flip=false"]), directory)
         t.maxSteps = 160
@@ -65,7 +58,7 @@ import Training
     }
 
     @Test func deformableDETRLossFallsOnShapes() throws {
-        let directory = temporaryDirectory()
+        let directory = temporaryRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let t = try trainer(try settings(["log_every=20", "flip=false", "lr=0.0005"], model: "deformable-detr"), directory, model: "deformable-detr")
         t.maxSteps = 120
@@ -85,7 +78,7 @@ import Training
     /// checkpoint predicts (SMCA: the 6 best of 6 queries × 4 real classes, best first).
     @Test(arguments: [("smca", [String]()), ("smca", ["multi_scale=true", "multi_scale_encoder=1-1-0"]), ("stacked-detr", [])])
     func descendantsLossFallsOnShapes(model: String, options: [String]) throws {
-        let directory = temporaryDirectory()
+        let directory = temporaryRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // At Deformable DETR's rate; Stacked-DETR, with two decoders on a deeper backbone, for
         // longer (at DETR's rate its loss fell by 20% on one backend and not on the other).
@@ -105,7 +98,7 @@ import Training
 
     @Test(arguments: ["detr", "deformable-detr", "smca", "stacked-detr"])
     func resumesBitForBit(model: String) throws {
-        let whole = temporaryDirectory(), split = temporaryDirectory()
+        let whole = temporaryRunDirectory(), split = temporaryRunDirectory()
         defer { for d in [whole, split] { try? FileManager.default.removeItem(atPath: d) } }
         let s = try settings(["crop=true", "crop_resize=[48,64]", "crop_min=32", "crop_max=48"], model: model)
         let straight = try trainer(s, whole, model: model)
@@ -127,7 +120,7 @@ import Training
     }
 
     @Test func aCheckpointOfAnotherModelSizeIsRefusedByKey() throws {
-        let directory = temporaryDirectory()
+        let directory = temporaryRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let t = try trainer(try settings(), directory)
         t.maxSteps = 1
