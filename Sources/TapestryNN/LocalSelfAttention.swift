@@ -35,6 +35,10 @@ public final class LocalSelfAttention: Layer {
         (self.kernelSize, self.heads) = (kernelSize, heads)
     }
 
+    /// Use the fused kernel that reads each neighbourhood in place (true) or the composite
+    /// that unfolds k² copies of the keys and values (false); the same function.
+    public var fused = true
+
     /// The relative table R[n, t, a·k + b] of spec §3 step 3: row offsets in the first half of
     /// each head's channels, column offsets in the second half.
     func relativeTable() -> Tensor {
@@ -47,16 +51,11 @@ public final class LocalSelfAttention: Layer {
 
     override public func forward(_ input: Tensor) -> Tensor {
         check(input.rank == 4, "LocalSelfAttention: input must be [B, C, H, W], got \(input.shape)")
-        let (b, h, w) = (input.shape[0], input.shape[2], input.shape[3])
-        let (k, n) = (kernelSize, heads), p = (kernelSize - 1) / 2
-        let c = queryConv.outChannels, d = c / n
-        let q = queryConv(input).reshaped([b, n, d, 1, h * w])
-        // Neighbourhoods of the zero-padded keys and values: [B, N, d, k², H·W].
-        func windows(_ x: Tensor) -> Tensor { x.unfold(kernel: (k, k), padding: (p, p)).reshaped([b, n, d, k * k, h * w]) }
-        let keys = windows(keyConv(input)) + relativeTable().reshaped([1, n, d, k * k, 1])
-        let weights = (q * keys).sum(axis: 2).softmax(axis: 2)                 // [B, N, k², H·W]
-        let values = windows(valueConv(input))
-        return (weights.unsqueezed(axis: 2) * values).sum(axis: 3).reshaped([b, c, h, w])
+        // Bias-free 1×1 projections commute with zero padding: keys and values of padded
+        // positions are 0, as when the input is padded first.
+        let (q, k, v, r) = (queryConv(input), keyConv(input), valueConv(input), relativeTable())
+        return fused ? Tensor.localAttention(query: q, key: k, value: v, relative: r, heads: heads, kernelSize: kernelSize)
+                     : Tensor.compositeLocalAttention(query: q, key: k, value: v, relative: r, heads: heads, kernelSize: kernelSize)
     }
 }
 

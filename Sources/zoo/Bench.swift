@@ -154,8 +154,11 @@ struct BenchLayers: ParsableCommand {
 
         let sasa = LocalSelfAttention(inChannels: 64, outChannels: 64, kernelSize: 7, heads: 8)
         let image = Tensor.normal([2, 64, 32, 32], generator: &rng).requiringGrad()
-        let local = forwardBackward(sasa.parameters) { sasa(image) }
-        print("  SASA layer (64 channels, 8 heads, k 7, input 2×64×32×32):          \(format(local)) ms")
+        for fused in [true, false] {
+            sasa.fused = fused
+            let local = forwardBackward(sasa.parameters) { sasa(image) }
+            print("  SASA layer (64 channels, 8 heads, k 7, input 2×64×32×32), \(fused ? "fused    " : "composite"): \(format(local)) ms")
+        }
     }
 
     /// One training step and inference pass of every zoo model's shapes preset (`zoo bench model`).
