@@ -68,7 +68,10 @@ struct Train: ParsableCommand {
             DefaultRandom.manualSeed(try settings.decode(TrainerConfig.self, section: "trainer").seed)
             let (task, dataDescription) = try ZooRun.prepare(model: model, settings: &settings, log: say)
             let trainerConfig = try settings.decode(TrainerConfig.self, section: "trainer")
-            let trainer = try Trainer(task: task, config: trainerConfig, modelName: model, settings: settings.json, directory: output)
+            // A resumed run keeps its checkpoint's settings text, so that checkpoints written
+            // before a setting was added (and read with its default) still resume.
+            let trainer = try Trainer(task: task, config: trainerConfig, modelName: model, settings: checkpoint?.checkpoint.settings ?? settings.json,
+                                      directory: output)
             (trainer.maxSteps, trainer.timeLimit) = (maxSteps, maxMinutes.map { $0 * 60 })
             if let checkpoint {
                 try trainer.resume(from: checkpoint.checkpoint, path: checkpoint.path)

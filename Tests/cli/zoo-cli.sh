@@ -61,6 +61,20 @@ grep -q "already holds a run" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); ech
 check "train --resume" 0 "$zoo" train detr --output "$run/out" --max-steps 2 --resume
 grep -q "resuming from .*checkpoint-00000003.safetensors at step 3" <<<"$LAST_OUTPUT" && [ -f "$run/out/checkpoint-00000005.safetensors" ] \
     || { failed=$((failed + 1)); echo "FAIL resume continues at step 3: $LAST_OUTPUT"; }
+# A checkpoint written before a setting existed (here: without trainer.optimizer and
+# trainer.momentum) still resumes, the missing keys at their defaults.
+cp -r "$run/out" "$run/older"
+python3 - "$run/older/checkpoint-00000005.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", data[:8])[0]; header = json.loads(data[8:8 + n])
+settings = json.loads(header["__metadata__"]["tapestry.settings"])
+del settings["trainer"]["optimizer"], settings["trainer"]["momentum"]
+header["__metadata__"]["tapestry.settings"] = json.dumps(settings, separators=(",", ":"), sort_keys=True)
+text = json.dumps(header).encode(); text += b" " * (-len(text) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(text)) + text + data[8 + n:])
+PY
+check "resume a checkpoint written before a setting existed" 0 "$zoo" train detr --output "$run/older" --max-steps 1 --resume
+grep -q "resuming from .*checkpoint-00000005.safetensors at step 5" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL an older checkpoint resumes: $LAST_OUTPUT"; }
 check "resume with other settings" 1 "$zoo" train detr --output "$run/out" --set hidden_dim=64 --resume
 grep -q "model.hidden_dim: 32 → 64" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL resume names the changed key: $LAST_OUTPUT"; }
 check "eval" 0 "$zoo" eval "$run/out" --json
