@@ -20,7 +20,7 @@ public struct ClassificationDataConfig: SettingsGroup {
     /// Per-channel normalisation (CIFAR-10's statistics, as upstream).
     @Setting("three numbers", { $0.count == 3 }) public var mean = [0.4914, 0.4822, 0.4465]
     @Setting("three positive numbers", { $0.count == 3 && $0.allSatisfy { $0 > 0 } }) public var std = [0.2470, 0.2435, 0.2616]
-    /// Use only the first this many training / validation images (0: all).
+    /// Use only this many training / validation images, spread evenly over each split (0: all).
     @Setting(0...) public var trainLimit = 0
     @Setting(0...) public var valLimit = 0
 

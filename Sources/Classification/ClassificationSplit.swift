@@ -68,17 +68,27 @@ public enum ClassificationDataset {
     /// folder holds `data_batch_1.bin` (or a `cifar-10-batches-bin` folder that does),
     /// otherwise an ImageFolder with `train/` and `val/`.
     public static func load(_ path: String) throws(ClassificationDataError) -> (train: ClassificationSplit, validation: ClassificationSplit) {
+        if let folder = try cifarFolder(path) { return try CIFAR10.load(folder) }
+        let train = try ImageFolder.load((path as NSString).appendingPathComponent("train"))
+        let validation = try ImageFolder.load((path as NSString).appendingPathComponent("val"), classes: train.classes)
+        return (train, validation)
+    }
+
+    /// The class names of the dataset under `path`, without reading its images.
+    public static func classNames(_ path: String) throws(ClassificationDataError) -> [String] {
+        if let folder = try cifarFolder(path) { return CIFAR10.readClassNames(folder) }
+        return try ImageFolder.classNames((path as NSString).appendingPathComponent("train"))
+    }
+
+    /// The folder holding CIFAR-10's batches (`path` or its `cifar-10-batches-bin`), or nil
+    /// for an ImageFolder; an error when `path` is not a folder.
+    static func cifarFolder(_ path: String) throws(ClassificationDataError) -> String? {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ClassificationDataError(path: path, problem: "no such folder (expected an ImageFolder with train/ and val/, or CIFAR-10's data_batch_*.bin)")
         }
-        for folder in [path, (path as NSString).appendingPathComponent("cifar-10-batches-bin")]
-        where fm.fileExists(atPath: (folder as NSString).appendingPathComponent("data_batch_1.bin")) {
-            return try CIFAR10.load(folder)
-        }
-        let train = try ImageFolder.load((path as NSString).appendingPathComponent("train"))
-        let validation = try ImageFolder.load((path as NSString).appendingPathComponent("val"), classes: train.classes)
-        return (train, validation)
+        return [path, (path as NSString).appendingPathComponent("cifar-10-batches-bin")]
+            .first { fm.fileExists(atPath: ($0 as NSString).appendingPathComponent("data_batch_1.bin")) }
     }
 }

@@ -10,15 +10,7 @@ public enum ImageFolder {
     /// must be one of them and labels index into them; otherwise the folders define them.
     public static func load(_ root: String, classes known: [String]? = nil) throws(ClassificationDataError) -> ClassificationSplit {
         let fm = FileManager.default
-        let entries: [String]
-        do { entries = try fm.contentsOfDirectory(atPath: root) } catch {
-            throw ClassificationDataError(path: root, problem: "cannot list the folder (an ImageFolder needs train/<class>/ and val/<class>/ folders of images)")
-        }
-        let folders = entries.filter { name in
-            var isDirectory: ObjCBool = false
-            return !name.hasPrefix(".") && fm.fileExists(atPath: (root as NSString).appendingPathComponent(name), isDirectory: &isDirectory) && isDirectory.boolValue
-        }.sorted()
-        guard !folders.isEmpty else { throw ClassificationDataError(path: root, problem: "holds no class folders (expected <class>/<image>.png)") }
+        let folders = try classNames(root)
         let classes = known ?? folders
         var files: [String] = [], labels: [Int] = []
         for folder in folders {
@@ -36,5 +28,20 @@ public enum ImageFolder {
             labels += Array(repeating: label, count: images.count)
         }
         return ClassificationSplit(classes: classes, labels: labels, images: .files(files))
+    }
+
+    /// The class folders under `root`, sorted.
+    public static func classNames(_ root: String) throws(ClassificationDataError) -> [String] {
+        let fm = FileManager.default
+        let entries: [String]
+        do { entries = try fm.contentsOfDirectory(atPath: root) } catch {
+            throw ClassificationDataError(path: root, problem: "cannot list the folder (an ImageFolder needs train/<class>/ and val/<class>/ folders of images)")
+        }
+        let folders = entries.filter { name in
+            var isDirectory: ObjCBool = false
+            return !name.hasPrefix(".") && fm.fileExists(atPath: (root as NSString).appendingPathComponent(name), isDirectory: &isDirectory) && isDirectory.boolValue
+        }.sorted()
+        guard !folders.isEmpty else { throw ClassificationDataError(path: root, problem: "holds no class folders (expected <class>/<image>.png)") }
+        return folders
     }
 }

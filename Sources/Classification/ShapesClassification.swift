@@ -24,16 +24,12 @@ public struct ShapesClassification: Sendable {
         var image = ShapesDataset.background(size: n, &rng)
         for _ in 0..<rng.nextInt(below: 4) {
             let side = 1 + rng.nextInt(below: max(1, n / 10)), x = rng.nextInt(below: n - side), y = rng.nextInt(below: n - side)
-            Drawing.fill(&image, x0: x, y0: y, x1: x + side, y1: y + side, colour: Self.randomColour(&rng))
+            Drawing.fill(&image, x0: x, y0: y, x1: x + side, y1: y + side, colour: ShapesDataset.randomColour(&rng))
         }
         let side = (2 * n) / 5 + rng.nextInt(below: n - (2 * n) / 5 - 2)
         let x0 = rng.nextInt(below: n - side + 1), y0 = rng.nextInt(below: n - side + 1)
-        _ = ShapesDataset.draw(label, x0: x0, y0: y0, side: side, colour: Self.randomColour(&rng), into: &image)
+        _ = ShapesDataset.draw(label, x0: x0, y0: y0, side: side, colour: ShapesDataset.randomColour(&rng), into: &image)
         return (image, label)
-    }
-
-    static func randomColour(_ rng: inout RandomGenerator) -> (UInt8, UInt8, UInt8) {
-        (UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)))
     }
 
     /// Writes both splits under `directory`, through a temporary folder renamed at the end,
@@ -55,8 +51,6 @@ public struct ShapesClassification: Sendable {
                 if (index + 1) % 500 == 0 || index + 1 == count { progress(split, index + 1, count) }
             }
         }
-        try fm.createDirectory(atPath: (directory as NSString).deletingLastPathComponent.isEmpty ? "." : (directory as NSString).deletingLastPathComponent,
-                               withIntermediateDirectories: true)
         try fm.moveItem(atPath: partial, toPath: directory)
     }
 }

@@ -45,8 +45,7 @@ public struct ShapesDataset: Sendable {
             let candidate = [Double(x0), Double(y0), Double(side), Double(side)]
             if objects.contains(where: { Self.iou($0.box, candidate) > 0.4 }) { continue }
             let classIndex = rng.nextInt(below: Self.categories.count)
-            let colour = (UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)))
-            if let box = Self.draw(classIndex, x0: x0, y0: y0, side: side, colour: colour, into: &image) {
+            if let box = Self.draw(classIndex, x0: x0, y0: y0, side: side, colour: Self.randomColour(&rng), into: &image) {
                 objects.append(Object(classIndex: classIndex, box: box))
             }
         }
@@ -57,6 +56,11 @@ public struct ShapesDataset: Sendable {
         let w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]), h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
         guard w > 0 && h > 0 else { return 0 }
         return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+    }
+
+    /// A shape's colour: each channel 30–255, so it never vanishes into a dark background.
+    public static func randomColour(_ rng: inout RandomGenerator) -> (UInt8, UInt8, UInt8) {
+        (UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)), UInt8(30 + rng.nextInt(below: 226)))
     }
 
     /// A smooth colour gradient with stripes and per-pixel noise, `size` pixels square.

@@ -142,8 +142,9 @@ extension LocalAttentionGeometry {
     func forEachRun(_ index: Int, _ body: (_ pixel: Int, _ neighbour: Int, _ count: Int) -> Void) {
         let (dy, dx) = (index / kernelSize - padding, index % kernelSize - padding)
         let (firstColumn, endColumn) = (Swift.max(0, -dx), Swift.min(width, width - dx))
-        guard firstColumn < endColumn else { return }
-        for i in Swift.max(0, -dy)..<Swift.max(Swift.max(0, -dy), Swift.min(height, height - dy)) {
+        let (firstRow, endRow) = (Swift.max(0, -dy), Swift.min(height, height - dy))
+        guard firstColumn < endColumn && firstRow < endRow else { return }
+        for i in firstRow..<endRow {
             body(i * width + firstColumn, (i + dy) * width + firstColumn + dx, endColumn - firstColumn)
         }
     }

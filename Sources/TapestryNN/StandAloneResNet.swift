@@ -41,7 +41,6 @@ open class StandAloneResNet: Layer, StagedBackbone {
     public let dense: Linear?
     /// Channels out of each stage (4 × its planes).
     public let stageChannels: [Int]
-    public let spatialLayer: SpatialLayer
     public let stemKind: Stem
     public let imageNetLayout: Bool
 
@@ -72,7 +71,7 @@ open class StandAloneResNet: Layer, StagedBackbone {
         (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3])
         stageChannels = planes.map { 4 * $0 }
         dense = classes.map { Linear(4 * planes[3], $0) }
-        (self.spatialLayer, stemKind, self.imageNetLayout) = (spatialLayer, stem, imageNetLayout)
+        (stemKind, self.imageNetLayout) = (stem, imageNetLayout)
     }
 
     public var stages: [Sequential] { [layer1, layer2, layer3, layer4] }

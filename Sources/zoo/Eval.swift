@@ -36,10 +36,10 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         do {
-            let kinds = try Set((untrained.map { [$0] } ?? []).map { try Registry.entry(named: $0).isDetector }
-                                + checkpoints.map { try Checkpoint.open($0).checkpoint.modelName }.map { try Registry.entry(named: $0).isDetector })
+            let loaded = try checkpoints.map { try ZooRun.open(checkpoint: $0, warn: warn) }
+            let kinds = try Set((untrained.map { [$0] } ?? []).map { try Registry.entry(named: $0).isDetector } + loaded.map(\.entry.isDetector))
             guard kinds.count == 1 else { fail("cannot compare detectors with classifiers: evaluate them separately") }
-            if kinds.first == false { return try evaluateClassifiers() }
+            if kinds.first == false { return try evaluateClassifiers(loaded) }
             var rows: [(label: String, evaluation: COCOEvaluation, images: Int, path: String)] = []
             if let model = untrained {
                 let settings = try ZooRun.settings(model: model, shapes: data == nil, assignments: data.map { ["data.path=\($0)"] } ?? [])
@@ -51,9 +51,8 @@ struct Eval: ParsableCommand {
                 detector.eval()
                 rows.append(try evaluate(detector, settings, label: "\(model), untrained"))
             }
-            for checkpoint in checkpoints {
-                let loaded = try ZooRun.load(checkpoint: checkpoint, warn: warn)
-                rows.append(try evaluate(loaded.detector, loaded.settings, label: "\(loaded.checkpoint) (step \(loaded.step))"))
+            for run in loaded {
+                rows.append(try evaluate(run.model as! any Detector, run.settings, label: "\(run.checkpoint) (step \(run.step))"))
             }
             for row in rows where json {
                 print("{\"model\":\(JSONValue.string(row.label).serialized),\"images\":\(row.images),\"stats\":[\(row.evaluation.stats.map { "\($0)" }.joined(separator: ","))]}")

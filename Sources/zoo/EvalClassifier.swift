@@ -1,13 +1,14 @@
 import Classification
 import Foundation
 import Tapestry
+import TapestryNN
 import Training
 import Zoo
 
 extension Eval {
     /// Top-1 and top-5 accuracy of classifiers on their validation images, side by side;
     /// one model also prints its confusion matrix.
-    func evaluateClassifiers() throws {
+    func evaluateClassifiers(_ loaded: [(model: Module, entry: Registry.Entry, settings: Settings, checkpoint: String, step: Int)]) throws {
         var rows: [(label: String, metrics: ClassificationMetrics, path: String, classes: [String])] = []
         if let model = untrained {
             var settings = try ZooRun.settings(model: model, shapes: data == nil, assignments: data.map { ["data.path=\($0)"] } ?? [])
@@ -18,9 +19,8 @@ extension Eval {
             classifier.eval()
             rows.append(try evaluate(classifier, settings, label: "\(model), untrained"))
         }
-        for checkpoint in checkpoints {
-            let loaded = try ZooRun.loadClassifier(checkpoint: checkpoint, warn: warn)
-            rows.append(try evaluate(loaded.classifier, loaded.settings, label: "\(loaded.checkpoint) (step \(loaded.step))"))
+        for run in loaded {
+            rows.append(try evaluate(run.model as! any Classifier, run.settings, label: "\(run.checkpoint) (step \(run.step))"))
         }
         if json {
             for row in rows {

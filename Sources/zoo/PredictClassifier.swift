@@ -56,7 +56,7 @@ extension Predict {
 
     /// Class names of the dataset the classifier was trained on, or none when it is gone.
     static func classNames(_ data: ClassificationDataConfig) -> [String] {
-        if let splits = try? ClassificationDataset.load(data.path) { return splits.train.classes }
+        if let names = try? ClassificationDataset.classNames(data.path) { return names }
         return data.path == ClassificationDataConfig.shapes.path ? ShapesClassification.classes.sorted() : []
     }
 }
