@@ -30,13 +30,17 @@ public final class ClassificationTask: TrainingTask {
         classifier.parameterGroups(learningRate: learningRate, weightDecay: weightDecay)
     }
 
-    public func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss {
-        let images = try examples.map { data.trainingExample(try train.image($0), &random) }
-        let labels = Tensor(examples.map { Int64(train.labels[$0]) })
-        let logits = classifier(Tensor.stack(images, axis: 0))
-        let loss = Losses.crossEntropy(logits: logits, targets: labels)
-        let hits = zip(logits.argmax(axis: 1).scalars(as: Int64.self), examples).filter { Int($0) == train.labels[$1] }.count
-        return TrainingLoss(total: loss, terms: ["loss_ce": loss.cast(to: .float64).item(), "accuracy": Double(hits) / Double(examples.count)])
+    /// The images decoded and augmented into one batch; the loss is cross-entropy, with the
+    /// batch's accuracy beside it.
+    public func batch(examples: [Int], random: inout RandomGenerator) throws -> TrainingBatch {
+        let images = Tensor.stack(try examples.map { data.trainingExample(try train.image($0), &random) }, axis: 0)
+        let labels = examples.map { train.labels[$0] }
+        return TrainingBatch { [self] in
+            let logits = classifier(images)
+            let loss = Losses.crossEntropy(logits: logits, targets: Tensor(labels.map(Int64.init)))
+            let hits = zip(logits.argmax(axis: 1).scalars(as: Int64.self), labels).filter { Int($0) == $1 }.count
+            return TrainingLoss(total: loss, terms: ["loss_ce": loss.cast(to: .float64).item(), "accuracy": Double(hits) / Double(labels.count)])
+        }
     }
 
     public func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double] {

@@ -30,7 +30,9 @@ public final class DetectionTask: TrainingTask {
         detector.parameterGroups(learningRate: learningRate, weightDecay: weightDecay)
     }
 
-    public func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss {
+    /// The images decoded, augmented and padded into one batch with their mask; the loss is
+    /// the criterion on the detector's prediction.
+    public func batch(examples: [Int], random: inout RandomGenerator) throws -> TrainingBatch {
         var images: [Tensor] = [], targets: [DetectionTarget] = []
         for index in examples {
             let (image, target) = data.trainingExample(try train.sample(index), &random)
@@ -38,7 +40,10 @@ public final class DetectionTask: TrainingTask {
             targets.append(target)
         }
         let (batch, mask) = DetectionTransforms.batch(images)
-        let prediction = detector(images: batch, mask: mask)
+        return TrainingBatch { [self] in try loss(prediction: detector(images: batch, mask: mask), targets: targets) }
+    }
+
+    func loss(prediction: SetPrediction, targets: [DetectionTarget]) throws -> TrainingLoss {
         let result: CriterionResult
         do { result = try criterion(prediction, targets: targets) } catch {
             // A diverged model predicts NaN or infinite boxes, which the matcher cannot match:

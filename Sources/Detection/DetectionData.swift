@@ -80,13 +80,15 @@ public struct DatasetLocation: Sendable, Equatable {
 }
 
 /// One split of a COCO-format dataset: the validated annotations, the image folder, and
-/// decoded images kept in memory after their first use.
+/// decoded images kept in memory after their first use (safe to read from the trainer's
+/// loader thread and another at once).
 public final class DetectionSplit {
     public let dataset: COCODataset
     public let imageDirectory: String
     /// The images in use (all, or the first `limit`).
     public let images: [COCODataset.Image]
     private var cache: [Int: RGBImage] = [:]
+    private let cacheLock = NSLock()
     private let classIndex: [Int: Int]
 
     public init(annotations: String, images directory: String, limit: Int = 0) throws {
@@ -102,12 +104,12 @@ public final class DetectionSplit {
     /// The decoded image of entry `index`, checked against the size its annotation states.
     public func image(_ index: Int) throws -> RGBImage {
         let entry = images[index]
-        if let cached = cache[entry.id] { return cached }
+        if let cached = cacheLock.withLock({ cache[entry.id] }) { return cached }
         let decoded = try ImageIO.decode((imageDirectory as NSString).appendingPathComponent(entry.fileName))
         guard decoded.width == entry.width, decoded.height == entry.height else {
             throw ImageError(file: entry.fileName, reason: "is \(decoded.width)×\(decoded.height) but image id \(entry.id) in \(dataset.path) says \(entry.width)×\(entry.height)")
         }
-        cache[entry.id] = decoded
+        cacheLock.withLock { cache[entry.id] = decoded }
         return decoded
     }
 

@@ -84,7 +84,7 @@ public enum LayerFixtures {
         let (output, weights) = attention(query: inputs["query"]!, key: inputs["key"]!, value: inputs["value"]!,
                                           keyPaddingMask: try f.input("key_padding_mask", dtype: dtype), attentionMask: inputs["attn_mask"]!,
                                           averageWeights: try f.bool("average_attn_weights"))
-        return FixtureRun(outputs: ["attn_output": output, "attn_weights": weights], inputs: inputs, module: attention)
+        return FixtureRun(outputs: ["attn_output": output, "attn_weights": weights!], inputs: inputs, module: attention)
     }
 
     static func boxLosses(_ f: Fixture, _ dtype: DType) throws -> FixtureRun {

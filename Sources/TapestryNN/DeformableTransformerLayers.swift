@@ -63,7 +63,7 @@ public final class DeformableTransformerDecoderLayer: Module {
     public func callAsFunction(_ target: Tensor, queryPosition: Tensor, referencePoints: Tensor, memory: Tensor,
                                spatialShapes: [(Int, Int)], paddingMask: Tensor) -> Tensor {
         let q = target + queryPosition
-        var t = norm2(target + dropout2(selfAttn(query: q, key: q, value: target).output))
+        var t = norm2(target + dropout2(selfAttn(query: q, key: q, value: target, needWeights: false).output))
         t = norm1(t + dropout1(crossAttn(query: t + queryPosition, referencePoints: referencePoints, input: memory,
                                          spatialShapes: spatialShapes, paddingMask: paddingMask)))
         return norm3(t + dropout4(linear2(dropout3(linear1(t).relu()))))

@@ -25,4 +25,19 @@ public final class Dropout: Layer {
         }
         return input * ((uniform .>= p).cast(to: input.dtype) * (1 / (1 - p)))
     }
+
+    /// For a kernel that draws this layer's mask itself, piece by piece (blockwise
+    /// attention): the generator as it stands before a mask of `count` elements, which is
+    /// then reserved (the layer's generator moves past it, as drawing the mask would).
+    public func reserveMask(count: Int) -> RandomGenerator {
+        func reserve(_ g: inout RandomGenerator) -> RandomGenerator {
+            defer { g.counter &+= UInt64(count) }
+            return g
+        }
+        if var g = generator {
+            defer { generator = g }
+            return reserve(&g)
+        }
+        return DefaultRandom.draw { reserve(&$0) }
+    }
 }

@@ -42,8 +42,7 @@ public final class MultiScaleCoAttention: Module {
         var mixed: Tensor?
         for j in 0..<kProj.count {
             let k = split(kProj[j](keys[j])), v = split(vProj[j](values[j]))
-            var (heads, weights) = scaledDotProductAttention(query: queries, key: k, value: v, bias: biases[j])
-            if dropout.p > 0 && training { heads = dropout(weights).matmul(v) }
+            let heads = scaledDotProductAttention(query: queries, key: k, value: v, bias: biases[j], dropout: dropout, needWeights: false).output
             let term = heads * alpha.slice(axis: 3, start: j, end: j + 1)
             mixed = mixed.map { $0 + term } ?? term
         }
@@ -114,7 +113,7 @@ public final class MultiScaleSpatiallyModulatedDecoderLayer: Module, SpatialPrio
                                  stride: stride, centre: centre)
         let selection = point4(prior.o).softmax(axis: -1)                                  // [Q, B, scales]
         let withPosition = target + queryPosition
-        var t = norm1(target + dropout1(selfAttn(query: withPosition, key: withPosition, value: target).output))
+        var t = norm1(target + dropout1(selfAttn(query: withPosition, key: withPosition, value: target, needWeights: false).output))
         let biases = scales.map { s in
             dynamicScale.logMap(centres: prior.centres, scales: prior.scales, height: s.height, width: s.width, smooth: smooth, cellSize: s.cellSize)
                 + s.paddingBias

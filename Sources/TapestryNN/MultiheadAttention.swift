@@ -10,7 +10,9 @@ import Tapestry
 /// padding mask [B, S] (true/1 = ignore that key), an attention mask [L, S] or [B·H, L, S]
 /// (boolean: true = not allowed; float: added to the logits), and a per-head logit bias
 /// [B, H, L, S] (SMCA adds its log-Gaussian spatial map there). `weights` are averaged over
-/// heads ([B, L, S]) unless `averageWeights` is false ([B, H, L, S]).
+/// heads ([B, L, S]) unless `averageWeights` is false ([B, H, L, S]); with `needWeights:
+/// false` (PyTorch's `need_weights=False`) there are none, and a large attention takes the
+/// lean path whose memory grows linearly with the sequence (`scaledDotProductAttention`).
 public final class MultiheadAttention: Module {
     public let inProjWeight: Parameter
     public let inProjBias: Parameter
@@ -33,7 +35,7 @@ public final class MultiheadAttention: Module {
 
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: Tensor? = nil,
                                attentionMask: Tensor? = nil, logitBias: Tensor? = nil,
-                               averageWeights: Bool = true) -> (output: Tensor, weights: Tensor) {
+                               needWeights: Bool = true, averageWeights: Bool = true) -> (output: Tensor, weights: Tensor?) {
         let e = embedDim, h = heads, d = embedDim / heads
         // To batch-first [B, L, E].
         let (q0, k0, v0) = batchFirst ? (query, key, value) : (query.transposed(0, 1), key.transposed(0, 1), value.transposed(0, 1))
@@ -61,11 +63,10 @@ public final class MultiheadAttention: Module {
         }
         if let bias = logitBias { check(broadcastCompatible(bias.shape, [b, h, l, s]), "MultiheadAttention: logit bias \(bias.shape) does not broadcast to [\(b), \(h), \(l), \(s)]") }
 
-        var (heads, weights) = scaledDotProductAttention(query: q, key: k, value: v, bias: logitBias)
-        if dropout.p > 0 && training { heads = dropout(weights).matmul(v) }
+        let (heads, weights) = scaledDotProductAttention(query: q, key: k, value: v, bias: logitBias, dropout: dropout, needWeights: needWeights)
         let merged = heads.permuted([0, 2, 1, 3]).reshaped([b, l, e])            // [B, L, E]
         let out = outProj(merged)
-        return (batchFirst ? out : out.transposed(0, 1), averageWeights ? weights.mean(axis: 1) : weights)
+        return (batchFirst ? out : out.transposed(0, 1), averageWeights ? weights?.mean(axis: 1) : weights)
     }
 }
 

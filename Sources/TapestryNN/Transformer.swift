@@ -43,12 +43,12 @@ public final class TransformerEncoderLayer: Module {
         if preNorm {
             let u = norm1(source)
             let attended = selfAttn(query: withPosition(u), key: withPosition(u), value: u, keyPaddingMask: keyPaddingMask,
-                                    attentionMask: attentionMask).output
+                                    attentionMask: attentionMask, needWeights: false).output
             let x = source + dropout1(attended)
             return x + dropout2(feedForward(norm2(x)))
         }
         let attended = selfAttn(query: withPosition(source), key: withPosition(source), value: source,
-                                keyPaddingMask: keyPaddingMask, attentionMask: attentionMask).output
+                                keyPaddingMask: keyPaddingMask, attentionMask: attentionMask, needWeights: false).output
         let x = norm1(source + dropout1(attended))
         return norm2(x + dropout2(feedForward(x)))
     }
@@ -96,14 +96,14 @@ public class TransformerDecoderLayer: Module {
         func feedForward(_ x: Tensor) -> Tensor { linear2(dropout(activation.apply(linear1(x)))) }
         if preNorm {
             let u = norm1(target)
-            var t = target + dropout1(selfAttn(query: withQueryPosition(u), key: withQueryPosition(u), value: u).output)
+            var t = target + dropout1(selfAttn(query: withQueryPosition(u), key: withQueryPosition(u), value: u, needWeights: false).output)
             t = t + dropout2(multiheadAttn(query: withQueryPosition(norm2(t)), key: keys, value: memory,
-                                           keyPaddingMask: memoryKeyPaddingMask, logitBias: crossAttentionBias).output)
+                                           keyPaddingMask: memoryKeyPaddingMask, logitBias: crossAttentionBias, needWeights: false).output)
             return t + dropout3(feedForward(norm3(t)))
         }
-        var t = norm1(target + dropout1(selfAttn(query: withQueryPosition(target), key: withQueryPosition(target), value: target).output))
+        var t = norm1(target + dropout1(selfAttn(query: withQueryPosition(target), key: withQueryPosition(target), value: target, needWeights: false).output))
         t = norm2(t + dropout2(multiheadAttn(query: withQueryPosition(t), key: keys, value: memory,
-                                             keyPaddingMask: memoryKeyPaddingMask, logitBias: crossAttentionBias).output))
+                                             keyPaddingMask: memoryKeyPaddingMask, logitBias: crossAttentionBias, needWeights: false).output))
         return norm3(t + dropout3(feedForward(t)))
     }
 }

@@ -11,6 +11,7 @@ import TapestryNN
 /// time, dropping an incomplete last batch; each batch's augmentation draws from its own
 /// generator seeded by (seed, epoch, batch). So a run is fixed by its seed, and a checkpoint
 /// only needs the step, the epoch position and the dropout generator to continue exactly.
+/// The next batch is read on a loader thread while a step computes (`BatchLoader`).
 ///
 /// Outputs in `directory`: `metrics.jsonl`, TensorBoard events under `tensorboard/`,
 /// `checkpoint-<step>.safetensors` (the newest `keep_checkpoints` kept) and `settings.json`.
@@ -42,6 +43,7 @@ public final class Trainer {
     private var lastCheckpointStep = -1, lastEvaluationStep = -1
     /// The shuffled example order of the epoch in progress (computed once per epoch).
     private var epochOrder: (epoch: Int, order: [Int])?
+    private lazy var loader = BatchLoader(task: task)
 
     public init(task: TrainingTask, config: TrainerConfig, modelName: String, settings: String, directory: String) throws {
         if case let problems = config.problems(), !problems.isEmpty { throw TrainingError.invalidConfig(problems.joined(separator: "; ")) }
@@ -113,6 +115,7 @@ public final class Trainer {
         if config.evalAtStart && state.step == 0 {
             summary.initialEvaluation = try evaluate(progress, label: "untrained model")
         }
+        defer { loader.finish() }
         let started = Date()
         var window: [String: Double] = [:], windowSteps = 0
         while state.step < stopStep {
@@ -158,17 +161,18 @@ public final class Trainer {
         let accumulation = config.gradientAccumulation
         var lossSum = 0.0, terms: [String: Double] = [:]
         for micro in 0..<accumulation {
-            let batch = state.position * accumulation + micro
-            let examples = batchExamples(epoch: state.epoch, batch: batch)
-            var random = derivedGenerator(UInt64(state.epoch), UInt64(batch))
-            let loss = try task.loss(examples: examples, random: &random)
+            let key = BatchLoader.Key(epoch: state.epoch, batch: state.position * accumulation + micro)
+            let examples = batchExamples(key)
+            let batch = try loader.take(key, examples: examples, random: batchGenerator(key))
+            if let next = nextBatch(after: key) { loader.loadAhead(next, examples: batchExamples(next), random: batchGenerator(next)) }
+            let loss = try batch.loss()
             let value = loss.total.cast(to: .float64).item()
             guard value.isFinite, loss.terms.values.allSatisfy(\.isFinite) else {
                 throw TrainingError.nonFiniteLoss(step: state.step + 1, total: value, terms: loss.terms, examples: task.describe(examples: examples))
             }
             (accumulation == 1 ? loss.total : loss.total / Double(accumulation)).backward()
             lossSum += value
-            for (key, term) in loss.terms { terms[key, default: 0] += term / Double(accumulation) }
+            for (name, term) in loss.terms { terms[name, default: 0] += term / Double(accumulation) }
         }
         optimizer.apply(schedule, step: state.step)
         let parameters = optimizer.groups.flatMap { $0.parameters.map(\.parameter) }
@@ -195,6 +199,17 @@ public final class Trainer {
             epochOrder = (epoch, order)
         }
         return Array(epochOrder!.order[(batch * config.batchSize)..<((batch + 1) * config.batchSize)])
+    }
+
+    func batchExamples(_ key: BatchLoader.Key) -> [Int] { batchExamples(epoch: key.epoch, batch: key.batch) }
+
+    /// The generator of batch `key`'s augmentation.
+    func batchGenerator(_ key: BatchLoader.Key) -> RandomGenerator { derivedGenerator(UInt64(key.epoch), UInt64(key.batch)) }
+
+    /// The batch after `key` in training order (nil after the last epoch's last batch).
+    func nextBatch(after key: BatchLoader.Key) -> BatchLoader.Key? {
+        if key.batch + 1 < stepsPerEpoch * config.gradientAccumulation { return .init(epoch: key.epoch, batch: key.batch + 1) }
+        return key.epoch + 1 < config.epochs ? .init(epoch: key.epoch + 1, batch: 0) : nil
     }
 
     /// A generator determined by (seed, a, b) alone.

@@ -2,7 +2,7 @@ import Tapestry
 import TapestryNN
 
 /// What the trainer needs from a model: the model itself, how to split its parameters into
-/// optimizer groups, the loss on a batch of training examples, and an evaluation.
+/// optimizer groups, a batch of training examples and its loss, and an evaluation.
 ///
 /// The trainer owns the loop (order of examples, optimizer, schedule, clipping,
 /// checkpoints, logs); a task owns everything specific to its data and model. A detector
@@ -14,15 +14,26 @@ public protocol TrainingTask: AnyObject {
     var exampleCount: Int { get }
     /// The optimizer's parameter groups, from the base learning rate and weight decay.
     func parameterGroups(learningRate: Double, weightDecay: Double) -> [ParameterGroup]
-    /// The loss on the training examples `examples` (indices below `exampleCount`), with the
-    /// model in training mode. `random` is this batch's own generator for augmentation.
-    func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss
+    /// The training examples `examples` (indices below `exampleCount`) read and augmented,
+    /// ready for the model: everything of a step that needs no model. `random` is this
+    /// batch's own generator for augmentation. The trainer calls this on its loader thread,
+    /// one batch ahead of the step in progress and without gradients, so it must not touch
+    /// the model; the returned batch's `loss` runs the model (in training mode) on the
+    /// trainer's thread.
+    func batch(examples: [Int], random: inout RandomGenerator) throws -> TrainingBatch
     /// Metrics on held-out data ("AP", "top1", …; details such as "confusion.2.3" with a dot
     /// in their name are logged but not printed); called with the model in eval mode and
     /// gradients off. `progress` receives (done, total).
     func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double]
     /// How a user finds these examples in their data, e.g. "image ids 12, 40".
     func describe(examples: [Int]) -> String
+}
+
+/// A batch read and augmented, and how to compute its loss: `loss` captures the batch's
+/// tensors and runs the model on them.
+public struct TrainingBatch {
+    public let loss: () throws -> TrainingLoss
+    public init(loss: @escaping () throws -> TrainingLoss) { self.loss = loss }
 }
 
 /// A batch's loss: the tensor to differentiate, and every term by name for the logs.

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark the backend and the zoo's models.",
         discussion: "Build in release (`make zoo`) for meaningful numbers.",
-        subcommands: [BenchLayers.self, BenchModel.self], defaultSubcommand: BenchLayers.self)
+        subcommands: [BenchLayers.self, BenchModel.self, BenchAttentionMemory.self], defaultSubcommand: BenchLayers.self)
 }
 
 struct BenchLayers: ParsableCommand {
@@ -135,8 +135,12 @@ struct BenchLayers: ParsableCommand {
         var rng = RandomGenerator(seed: 4)
         let attention = MultiheadAttention(embedDim: 256, heads: 8)
         let sequence = Tensor.normal([1024, 2, 256], generator: &rng).requiringGrad()
-        let mha = forwardBackward(attention.parameters) { attention(query: sequence, key: sequence, value: sequence).output }
-        print("  MultiheadAttention (B 2, 8 heads, d 256, sequence 1024):          \(format(mha)) ms")
+        for path in [AttentionPath.plain, .lean] {
+            let mha = forwardBackward(attention.parameters) {
+                AttentionPath.$preferred.withValue(path) { attention(query: sequence, key: sequence, value: sequence, needWeights: false).output }
+            }
+            print("  MultiheadAttention (B 2, 8 heads, d 256, sequence 1024), \(path == .plain ? "plain" : "lean "): \(format(mha)) ms")
+        }
 
         let shapes = [(80, 80), (40, 40), (20, 20), (10, 10)]
         let tokens = shapes.reduce(0) { $0 + $1.0 * $1.1 }

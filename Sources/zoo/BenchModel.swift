@@ -34,6 +34,9 @@ struct BenchModel: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override one setting: key=value or section.key=value (repeatable), as for zoo train.")
     var assignments: [String] = []
 
+    @Option(help: "Attention path where no weights are needed: auto (lean on large matrices), plain or lean.")
+    var attention = AttentionPath.automatic
+
     @Flag(help: "Print {\"train_step_s\": ..., \"inference_s\": ..., \"peak_rss_mib\": ...}.")
     var json = false
 
@@ -44,7 +47,9 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         do {
-            let result = try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size, assignments: assignments)
+            let result = try AttentionPath.$preferred.withValue(attention) {
+                try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size, assignments: assignments)
+            }
             if json {
                 print(String(format: "{\"train_step_s\": %.4f, \"inference_s\": %.4f, \"peak_rss_mib\": %.0f}",
                              result.trainStep, result.inference, result.peakRSS))

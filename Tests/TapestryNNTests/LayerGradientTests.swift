@@ -46,7 +46,7 @@ import Testing
         let weighting = randomTensor([2, 3, 5], seed: 26)
         expectModuleGradcheck(attention, input: randomTensor([3, 2, 8], seed: 11)) {
             let (out, weights) = attention(query: $0, key: key, value: value, keyPaddingMask: padding, logitBias: bias)
-            return out.sum(axis: 2) + (weights * weighting).sum(axis: 2).transposed()
+            return out.sum(axis: 2) + (weights! * weighting).sum(axis: 2).transposed()
         }
         let single = MultiheadAttention(embedDim: 4, heads: 1, batchFirst: true)
         let blocked = Tensor([false, true, false, false, false, true] as [Bool8], shape: [2, 3])

@@ -36,14 +36,17 @@ final class ClustersTask: TrainingTask {
         ParameterGroup.split(network, matching: { $0.hasPrefix("0.") }, matchingRate: learningRate / 2, learningRate: learningRate, weightDecay: weightDecay)
     }
 
-    func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss {
-        calls += 1
+    func batch(examples: [Int], random: inout RandomGenerator) throws -> TrainingBatch {
         // Augmentation: a small random shift from the batch's own generator.
         let shift = Tensor.uniform([examples.count, 2], low: -0.1, high: 0.1, generator: &random)
         let x = points.indexSelect(axis: 0, index: Tensor(examples.map(Int64.init))) + shift
-        var loss = Losses.crossEntropy(logits: network(x), targets: Tensor(examples.map { labels[$0] }))
-        if calls == poisonedCall { loss = loss * Double.nan }
-        return TrainingLoss(total: loss, terms: ["loss_ce": loss.cast(to: .float64).item()])
+        let targets = Tensor(examples.map { labels[$0] })
+        return TrainingBatch { [self] in
+            calls += 1
+            var loss = Losses.crossEntropy(logits: network(x), targets: targets)
+            if calls == poisonedCall { loss = loss * Double.nan }
+            return TrainingLoss(total: loss, terms: ["loss_ce": loss.cast(to: .float64).item()])
+        }
     }
 
     func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double] {

@@ -6,8 +6,8 @@ import TapestryNN
 import Training
 
 /// 1. A task: three interleaved spiral arms in the plane, classified by a small MLP.
-///    The trainer asks a task for its model, its parameter groups, the loss on a list of
-///    example indices, and an evaluation; it does everything else.
+///    The trainer asks a task for its model, its parameter groups, a batch of example
+///    indices with the loss on it, and an evaluation; it does everything else.
 final class SpiralsTask: TrainingTask {
     let network = Sequential(Linear(2, 64), ReLU(), Linear(64, 64), ReLU(), Dropout(0.1), Linear(64, 3))
     var model: Module { network }
@@ -35,10 +35,14 @@ final class SpiralsTask: TrainingTask {
         [ParameterGroup(network.namedParameters(), learningRate: learningRate, weightDecay: weightDecay)]
     }
 
-    func loss(examples: [Int], random: inout RandomGenerator) throws -> TrainingLoss {
+    /// The batch's inputs and labels; its loss runs the network on them.
+    func batch(examples: [Int], random: inout RandomGenerator) throws -> TrainingBatch {
         let x = points.indexSelect(axis: 0, index: Tensor(examples.map(Int64.init)))
-        let loss = Losses.crossEntropy(logits: network(x), targets: Tensor(examples.map { labels[$0] }))
-        return TrainingLoss(total: loss, terms: ["loss_ce": loss.item()])
+        let targets = Tensor(examples.map { labels[$0] })
+        return TrainingBatch { [self] in
+            let loss = Losses.crossEntropy(logits: network(x), targets: targets)
+            return TrainingLoss(total: loss, terms: ["loss_ce": loss.item()])
+        }
     }
 
     func evaluate(progress: (Int, Int) -> Void) throws -> [String: Double] {
