@@ -97,7 +97,7 @@ convergence: zoo
 # hangs or trips the sanitizer is written to Tests/fuzz/regressions/<reader>/ and the run
 # fails; fix the reader and keep the file: fuzz-replay (in make test) runs every one.
 FUZZ_SECONDS ?= 60
-FUZZ_READERS := safetensors checkpoint coco settings image cifar
+FUZZ_READERS := safetensors checkpoint coco settings image cifar pth
 FUZZ         := .build-fuzz/release/ZooFuzz
 
 fuzz: deps

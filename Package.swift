@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         .systemLibrary(
@@ -34,7 +35,9 @@ let package = Package(
         .target(
             name: "Tapestry",
             dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
-        .target(name: "TapestryNN", dependencies: ["Tapestry"]),
+        // PyTorch's .pth files (zip and legacy), through a restricted unpickler.
+        .target(name: "TorchCheckpoint", dependencies: ["Tapestry", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "TapestryNN", dependencies: ["Tapestry", "TorchCheckpoint"]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN", "CPNG", "CTurboJPEG"]),
@@ -46,9 +49,10 @@ let package = Package(
             name: "zoo",
             dependencies: ["Tapestry", "TapestryNN", "Detection", "Classification", "Training", "Zoo", "Parity", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The readers under libFuzzer (make fuzz), or replaying saved inputs when built plainly.
-        .executableTarget(name: "ZooFuzz", dependencies: ["Tapestry", "Detection", "Classification", "Training", "Zoo"]),
+        .executableTarget(name: "ZooFuzz", dependencies: ["Tapestry", "TorchCheckpoint", "Detection", "Classification", "Training", "Zoo"]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
         .testTarget(name: "TapestryNNTests", dependencies: ["TapestryNN"], exclude: ["Fixtures"]),
+        .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification"]),
         .testTarget(name: "ZooTests", dependencies: ["Zoo"]),

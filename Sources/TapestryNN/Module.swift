@@ -1,5 +1,6 @@
 import Foundation
 import Tapestry
+import TorchCheckpoint
 
 /// The base of every layer and model.
 ///
@@ -208,13 +209,18 @@ extension Module {
         try SafetensorsFile(tensors: stateDict().map { (name: $0.0, tensor: $0.1) }, metadata: metadata).write(to: path)
     }
 
-    /// Loads parameters and buffers from a safetensors file by key. Throws when the file is
-    /// unreadable or, with `strict`, when the report is not clean (naming the keys).
+    /// Loads parameters and buffers by key from a safetensors file, or from a PyTorch
+    /// checkpoint (`.pth`/`.pt`: its state dict, or the one under `model`/`state_dict`; read
+    /// natively, nothing in it run). Throws when the file is unreadable or, with `strict`,
+    /// when the report is not clean (naming the missing and unexpected keys).
     @discardableResult
     public func load(from path: String, strict: Bool = true) throws -> LoadReport {
-        let file = try SafetensorsFile.read(path)
-        let report = load(Dictionary(file.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }), strict: strict)
+        let tensors = Self.isPyTorchCheckpoint(path) ? try PyTorchCheckpoint.read(path).stateDict() : try SafetensorsFile.read(path).tensors
+        let report = load(Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }), strict: strict)
         if strict && !report.isClean { throw ModuleWeightsError(path: path, reason: report.description) }
         return report
     }
+
+    /// PyTorch's file names: `.pth`, `.pt`.
+    public static func isPyTorchCheckpoint(_ path: String) -> Bool { ["pth", "pt"].contains((path as NSString).pathExtension.lowercased()) }
 }

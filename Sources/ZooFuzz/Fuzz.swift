@@ -2,6 +2,7 @@ import Classification
 import Detection
 import Foundation
 import Tapestry
+import TorchCheckpoint
 import Training
 import Zoo
 
@@ -28,6 +29,10 @@ enum Readers {
             }
         },
         "image": { _ = try? ImageIO.decode($0, name: "input") },
+        "pth": { bytes in
+            guard let checkpoint = try? PyTorchCheckpoint.parse(bytes, path: "input") else { return }
+            _ = try? checkpoint.stateDict()
+        },
         "cifar": { bytes in
             guard let batch = try? CIFAR10.parse(bytes, file: "input") else { return }
             _ = (0..<batch.labels.count).map { CIFAR10.image(batch.pixels, record: $0) }

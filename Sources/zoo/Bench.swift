@@ -21,7 +21,7 @@ struct BenchLayers: ParsableCommand {
     @Option(help: "Repetitions per measurement (the best is reported).")
     var repeats = 5
 
-    @Option(name: .customLong("only"), help: "Run only these sections (repeatable): gemm, elementwise, conv2d, tape, attention, models.")
+    @Option(name: .customLong("only"), help: "Run only these sections (repeatable): gemm, elementwise, conv2d, tape, attention (or one of its layers: mha, deformable, sasa), models.")
     var sections: [String] = []
 
     func validate() throws {
@@ -31,14 +31,21 @@ struct BenchLayers: ParsableCommand {
         }
     }
 
-    static let sectionNames = ["gemm", "elementwise", "conv2d", "tape", "attention", "models"]
+    static let sectionNames = ["gemm", "elementwise", "conv2d", "tape", "attention", "mha", "deformable", "sasa", "models"]
 
     func run() {
         print("Tapestry \(BuildInfo.version) bench — backend: \(BuildInfo.backendSummary)")
         print("kernel threads \(Parallel.threadCount), fused multiply-add \(BuildInfo.fusedMultiplyAdd ? "on" : "off")\n")
-        let all: [(String, () -> Void)] = [("gemm", gemm), ("elementwise", elementwise), ("conv2d", convolution),
-                                           ("tape", tape), ("attention", attentionLayers), ("models", trainingSteps)]
-        for (name, section) in all where sections.isEmpty || sections.contains(name) { section() }
+        let all: [(String, () -> Void)] = [("gemm", gemm), ("elementwise", elementwise), ("conv2d", convolution), ("tape", tape),
+                                           ("mha", multiheadAttention), ("deformable", deformableAttention), ("sasa", localAttention),
+                                           ("models", trainingSteps)]
+        let attentionLayers: Set = ["mha", "deformable", "sasa"]
+        if sections.isEmpty || sections.contains(where: { $0 == "attention" || attentionLayers.contains($0) }) {
+            print("\nattention layers, Float32, forward + backward:")
+        }
+        for (name, section) in all where sections.isEmpty || sections.contains(name) || (attentionLayers.contains(name) && sections.contains("attention")) {
+            section()
+        }
     }
 
     /// Best wall time of `repeats` runs of `body`, in seconds.
@@ -130,8 +137,7 @@ struct BenchLayers: ParsableCommand {
         } * 1000
     }
 
-    func attentionLayers() {
-        print("\nattention layers, Float32, forward + backward:")
+    func multiheadAttention() {
         var rng = RandomGenerator(seed: 4)
         let attention = MultiheadAttention(embedDim: 256, heads: 8)
         let sequence = Tensor.normal([1024, 2, 256], generator: &rng).requiringGrad()
@@ -141,7 +147,10 @@ struct BenchLayers: ParsableCommand {
             }
             print("  MultiheadAttention (B 2, 8 heads, d 256, sequence 1024), \(path == .plain ? "plain" : "lean "): \(format(mha)) ms")
         }
+    }
 
+    func deformableAttention() {
+        var rng = RandomGenerator(seed: 5)
         let shapes = [(80, 80), (40, 40), (20, 20), (10, 10)]
         let tokens = shapes.reduce(0) { $0 + $1.0 * $1.1 }
         let deformable = MultiScaleDeformableAttention(dModel: 256, levels: 4, heads: 8, points: 4)
@@ -155,7 +164,10 @@ struct BenchLayers: ParsableCommand {
             }
             print("  deformable attention (B 2, 300 queries, 4 levels 80²…10², 8 heads, 4 points), \(fused ? "fused    " : "composite"): \(format(ms)) ms")
         }
+    }
 
+    func localAttention() {
+        var rng = RandomGenerator(seed: 6)
         let sasa = LocalSelfAttention(inChannels: 64, outChannels: 64, kernelSize: 7, heads: 8)
         let image = Tensor.normal([2, 64, 32, 32], generator: &rng).requiringGrad()
         for fused in [true, false] {
