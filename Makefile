@@ -91,7 +91,7 @@ convergence: zoo
 	$(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) $(CONVERGENCE_SEGMENT) --set eval_every=0 $(CONVERGENCE_SET)
 	for segment in 2 3 4; do $(ZOO) train $(CONVERGENCE_MODEL) --output $(CONVERGENCE_RUN) $(CONVERGENCE_SEGMENT) --resume || exit 1; done
 
-# Fuzzing the file readers (safetensors, checkpoints, COCO, settings, PNG/JPEG) with the
+# Fuzzing the file readers (safetensors, checkpoints, COCO, settings, PNG/JPEG, CIFAR, PyTorch .pth) with the
 # toolchain's libFuzzer and AddressSanitizer: FUZZ_SECONDS per reader, starting from
 # Tests/fuzz/seeds/<reader> (the corpus grows in .build-fuzz/corpus). An input that traps,
 # hangs or trips the sanitizer is written to Tests/fuzz/regressions/<reader>/ and the run

@@ -26,7 +26,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         .systemLibrary(
@@ -36,18 +35,18 @@ let package = Package(
             name: "Tapestry",
             dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
         // PyTorch's .pth files (zip and legacy), through a restricted unpickler.
-        .target(name: "TorchCheckpoint", dependencies: ["Tapestry", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "TorchCheckpoint", dependencies: ["Tapestry"]),
         .target(name: "TapestryNN", dependencies: ["Tapestry", "TorchCheckpoint"]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "Detection", dependencies: ["Tapestry", "TapestryNN", "CPNG", "CTurboJPEG"]),
         .target(name: "Classification", dependencies: ["Tapestry", "TapestryNN", "Detection"]),
         .target(name: "Training", dependencies: ["Tapestry", "TapestryNN"]),
-        .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "Detection", "Classification", "Training"], path: "Zoo", exclude: ["README.md"]),
+        .target(name: "Zoo", dependencies: ["Tapestry", "TapestryNN", "TorchCheckpoint", "Detection", "Classification", "Training"], path: "Zoo", exclude: ["README.md"]),
         .target(name: "Parity", dependencies: ["Tapestry", "TapestryNN", "Detection", "Classification", "Training", "Zoo"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["Tapestry", "TapestryNN", "Detection", "Classification", "Training", "Zoo", "Parity", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tapestry", "TapestryNN", "TorchCheckpoint", "Detection", "Classification", "Training", "Zoo", "Parity", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The readers under libFuzzer (make fuzz), or replaying saved inputs when built plainly.
         .executableTarget(name: "ZooFuzz", dependencies: ["Tapestry", "TorchCheckpoint", "Detection", "Classification", "Training", "Zoo"]),
         .testTarget(name: "TapestryTests", dependencies: ["Tapestry"], exclude: ["Fixtures"]),
@@ -55,7 +54,7 @@ let package = Package(
         .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TapestryNN"], exclude: ["Fixtures"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification"]),
-        .testTarget(name: "ZooTests", dependencies: ["Zoo"]),
+        .testTarget(name: "ZooTests", dependencies: ["Zoo"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "ParityTests", dependencies: ["Parity"], exclude: ["Fixtures"]),
 

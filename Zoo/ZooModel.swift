@@ -54,6 +54,8 @@ public enum ZooError: Error, CustomStringConvertible, Equatable {
     case unknownModel(String, known: [String])
     case datasetMismatch(String)
     case wrongKind(model: String, expected: String)
+    /// Weights from elsewhere that do not fit the model: what is missing, left over or misshapen.
+    case weightsMismatch(String)
 
     public var description: String {
         switch self {
@@ -61,6 +63,7 @@ public enum ZooError: Error, CustomStringConvertible, Equatable {
         case let .unknownModel(name, known): return "unknown model \"\(name)\" (known: \(known.joined(separator: ", ")))"
         case .datasetMismatch(let why): return why
         case let .wrongKind(model, expected): return "\(model) is not \(expected)"
+        case .weightsMismatch(let why): return why
         }
     }
 }

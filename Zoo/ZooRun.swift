@@ -3,6 +3,7 @@ import Classification
 import Detection
 import Tapestry
 import TapestryNN
+import TorchCheckpoint
 import Training
 
 /// Assembling a zoo model's run from its name and settings: the settings layers, the
@@ -100,6 +101,17 @@ public enum ZooRun {
         try checkpoint.restore(into: model, path: file)
         model.eval()
         return (model, entry, settings, file, checkpoint.state.step)
+    }
+
+    /// A PyTorch checkpoint (`.pth`, zip or legacy; its state dict or the one under `model`
+    /// or `state_dict`) as a zoo checkpoint of `model` built with `settings`: every tensor
+    /// loaded by name, none missing or left over (the error names them).
+    public static func convert(pyTorchCheckpoint path: String, model: String, settings: Settings) throws -> Checkpoint {
+        let network = try Registry.entry(named: model).buildModel(settings)
+        let tensors = try PyTorchCheckpoint.read(path).stateDict()
+        let report = network.load(Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }))
+        guard report.isClean else { throw ZooError.weightsMismatch("\(path) does not fit \(model) with these settings: \(report.description)") }
+        return Checkpoint(modelName: model, settings: settings.json, state: TrainerState(), model: network.stateDict(), optimizer: [])
     }
 
     /// A trained classifier from a checkpoint (see `open`); a detector's is refused.

@@ -1,6 +1,5 @@
 import Foundation
 import Tapestry
-import ZIPFoundation
 
 /// A PyTorch checkpoint (`torch.save`), read natively in both of PyTorch's formats:
 ///
@@ -111,26 +110,18 @@ public struct PyTorchCheckpoint {
 
     static func readZip(_ bytes: [UInt8], path: String) throws -> PyTorchCheckpoint {
         func failure(_ reason: String) -> PyTorchCheckpointError { PyTorchCheckpointError(path: path, reason: reason) }
-        let archive: Archive
-        do { archive = try Archive(data: Data(bytes), accessMode: .read) } catch {
-            throw failure("starts like a zip archive but cannot be opened as one (truncated or damaged)")
-        }
-        guard let pickle = archive.first(where: { $0.path.hasSuffix("data.pkl") && $0.path.split(separator: "/").count == 2 }) else {
+        let archive: StoredZip
+        do { archive = try StoredZip(bytes) } catch { throw failure(error.description) }
+        guard let pickleName = archive.entries.keys.first(where: { $0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2 }),
+              let pickle = archive[pickleName] else {
             throw failure("is a zip archive without a data.pkl: not a PyTorch checkpoint")
         }
-        let prefix = String(pickle.path.dropLast("data.pkl".count))
-        func contents(_ entry: Entry) throws -> [UInt8] {
-            var data = Data()
-            do { _ = try archive.extract(entry, skipCRC32: false) { data.append($0) } } catch {
-                throw failure("entry \(entry.path) cannot be extracted (\(error))")
-            }
-            return Array(data)
-        }
-        if let order = archive[prefix + "byteorder"], String(decoding: try contents(order), as: UTF8.self) != "little" {
+        let prefix = String(pickleName.dropLast("data.pkl".count))
+        if let order = archive[prefix + "byteorder"], String(decoding: order, as: UTF8.self) != "little" {
             throw failure("was written on a big-endian machine, which this reader does not support")
         }
         var references: [String: StorageReference] = [:]
-        var unpickler = Unpickler(bytes: try contents(pickle)) { id in
+        var unpickler = Unpickler(bytes: pickle) { id in
             let reference = try storageReference(id, legacy: false)
             references[reference.key] = reference
             return .storage(reference)
@@ -138,12 +129,12 @@ public struct PyTorchCheckpoint {
         let root = try unpickle(&unpickler, path: path)
         var storages: [String: [UInt8]] = [:]
         for (key, reference) in references {
-            guard let entry = archive[prefix + "data/" + key] else {
+            guard let data = archive[prefix + "data/" + key] else {
                 throw failure("refers to storage \(key), but the archive has no entry \(prefix)data/\(key)")
             }
-            let data = try contents(entry)
-            guard data.count >= reference.count * reference.dtype.byteCount else {
-                throw failure("storage \(key) holds \(data.count) bytes where its \(reference.count) \(reference.dtype) elements need \(reference.count * reference.dtype.byteCount)")
+            let (needed, overflow) = reference.count.multipliedReportingOverflow(by: reference.dtype.byteCount)
+            guard !overflow, data.count >= needed else {
+                throw failure("storage \(key) holds \(data.count) bytes where its \(reference.count) \(reference.dtype) elements need more")
             }
             storages[key] = data
         }

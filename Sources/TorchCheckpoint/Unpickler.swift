@@ -152,7 +152,7 @@ public struct Unpickler {
             let opcode = try byte()
             switch opcode {
             case 0x80: _ = try byte()                                               // PROTO
-            case 0x95: _ = try read(8)                                              // FRAME
+            case 0x95: try skip(8)                                                  // FRAME
             case 0x2e:                                                              // STOP
                 guard let top = stack.popLast() else { throw PickleError.malformed("STOP on an empty stack", at: at) }
                 return top
@@ -311,6 +311,11 @@ public struct Unpickler {
         guard position < bytes.count else { throw PickleError.truncated(at: position) }
         defer { position += 1 }
         return bytes[position]
+    }
+
+    private mutating func skip(_ count: Int) throws {
+        guard count <= bytes.count - position else { throw PickleError.truncated(at: position) }
+        position += count
     }
 
     private mutating func read(_ count: Int) throws -> [UInt8] {

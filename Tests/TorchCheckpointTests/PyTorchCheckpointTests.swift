@@ -85,8 +85,8 @@ import Testing
     }
 
     /// Damaged files are clear errors that say what is wrong.
-    @Test(arguments: [("truncated-zip.pth", "cannot be opened"), ("missing-storage-zip.pth", "no entry"),
-                      ("short-storage-zip.pth", "holds 4 bytes"), ("not-a-checkpoint.pth", "cannot be opened"),
+    @Test(arguments: [("truncated-zip.pth", "damaged zip archive"), ("missing-storage-zip.pth", "no entry"),
+                      ("short-storage-zip.pth", "holds 4 bytes"), ("not-a-checkpoint.pth", "damaged zip archive"),
                       ("expected.safetensors", "not a PyTorch checkpoint")])
     func damagedFilesAreClearErrors(file: String, reason: String) {
         do {

@@ -95,6 +95,17 @@ check "export" 0 "$zoo" export "$run/out" --output "$run/shared.safetensors"
 check "eval an exported model" 0 "$zoo" eval "$run/shared.safetensors" --json
 [ "$(stat -c %s "$run/shared.safetensors")" -lt "$(stat -c %s "$run/out/checkpoint-00000005.safetensors")" ] \
     || { failed=$((failed + 1)); echo "FAIL export drops the optimizer state"; }
+# A PyTorch checkpoint (legacy format, as DETR's hub ones) converted, then evaluated; a wrong
+# model or a malicious pickle is a clear error.
+pth="$(dirname "$0")/../ZooTests/Fixtures/tiny-detr-legacy.pth"
+tiny="--set model.backbone=resnet18 --set model.backbone_width=8 --set model.hidden_dim=16 --set model.nheads=2 --set model.enc_layers=1"
+tiny="$tiny --set model.dec_layers=1 --set model.dim_feedforward=32 --set model.num_queries=5 --set model.num_classes=4 --set model.frozen_batch_norm=false"
+check "convert a .pth" 0 "$zoo" convert "$pth" --model detr $tiny --output "$run/converted.safetensors"
+check "eval a converted .pth" 0 "$zoo" eval "$run/converted.safetensors" --data "$shapes" --limit 4 --json
+check "convert for the wrong model" 1 "$zoo" convert "$pth" --model smca --output "$run/wrong.safetensors"
+expect "convert names the keys that do not fit" 'grep -q "does not fit smca" <<<"$LAST_OUTPUT" && [ ! -f "$run/wrong.safetensors" ]'
+check "convert a malicious .pth" 1 "$zoo" convert "$(dirname "$0")/../TorchCheckpointTests/Fixtures/malicious-os-system-zip.pth" --model detr
+expect "convert refuses the call by name" 'grep -q "system" <<<"$LAST_OUTPUT" && grep -q "refused" <<<"$LAST_OUTPUT"'
 check "predict --top" 0 "$zoo" predict --checkpoint "$run/out" --threshold 0 --top 2 --output "$run/pred2" "$shapes/val/000000.png"
 grep -q "000000.png: 2 detections" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL predict --top keeps the best two: $LAST_OUTPUT"; }
 check "predict a broken image" 1 "$zoo" predict --checkpoint "$run/out" "$run/tiny.json"
