@@ -154,7 +154,9 @@ public struct Unpickler {
             case 0x80: _ = try byte()                                               // PROTO
             case 0x95: try skip(8)                                                  // FRAME
             case 0x2e:                                                              // STOP
-                guard let top = stack.popLast() else { throw PickleError.malformed("STOP on an empty stack", at: at) }
+                guard stack.count > (marks.last ?? 0), let top = stack.popLast() else {
+                    throw PickleError.malformed("STOP with nothing above the last MARK", at: at)
+                }
                 return top
             case 0x28: marks.append(stack.count)                                    // MARK
             case 0x4e: stack.append(.none)                                          // NONE
@@ -367,7 +369,7 @@ public struct Unpickler {
     }
 
     private mutating func popMark(at: Int) throws -> [PickleValue] {
-        guard let mark = marks.popLast() else { throw PickleError.malformed("no MARK to pop to", at: at) }
+        guard let mark = marks.popLast(), mark <= stack.count else { throw PickleError.malformed("no MARK to pop to", at: at) }
         defer { stack.removeSubrange(mark...) }
         return Array(stack[mark...])
     }
