@@ -23,6 +23,30 @@ public final class MetricsLog {
 
     deinit { close(descriptor) }
 
+    /// The records of a metrics file, in order: each step with its values ("nan", "inf" read
+    /// back as numbers). Lines that are not a record (a line cut short) are counted in
+    /// `skipped`, not fatal.
+    public static func read(_ path: String) throws(MetricsLogError) -> (records: [(step: Int, values: [String: Double])], skipped: Int) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw MetricsLogError(path: path, reason: "cannot be read") }
+        var records: [(step: Int, values: [String: Double])] = [], skipped = 0
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            guard case .object(let members)? = try? JSONValue.parse(line), let step = members.first(where: { $0.key == "step" })?.value.intValue else {
+                skipped += 1
+                continue
+            }
+            var values: [String: Double] = [:]
+            for (key, value) in members where key != "step" {
+                switch value {
+                case .number(let text): values[key] = Double(text)
+                case .string(let text): values[key] = Double(text)      // "nan", "inf", "-inf"
+                default: continue
+                }
+            }
+            records.append((step, values))
+        }
+        return (records, skipped)
+    }
+
     /// Appends one record; non-finite values are written as strings ("nan", "inf") so the
     /// line stays valid JSON.
     public func write(step: Int, _ values: [String: Double]) throws(MetricsLogError) {

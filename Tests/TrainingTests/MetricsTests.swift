@@ -61,3 +61,29 @@ import Testing
         #expect(second["loss"] as? String == "nan")
     }
 }
+
+@Suite struct MetricsReading {
+    @Test func recordsComeBackWithNonFiniteValuesAndCutLinesPassedOver() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let log = try MetricsLog(path: path)
+        try log.write(step: 10, ["train/loss": 2.5, "train/grad_norm": .nan])
+        try log.write(step: 20, ["train/loss": 1.25, "eval/AP": .infinity])
+        try Data("{\"step\":30,\"train/lo".utf8).append(to: path)
+        let (records, skipped) = try MetricsLog.read(path)
+        #expect(skipped == 1 && records.map(\.step) == [10, 20])
+        #expect(records[0].values["train/loss"] == 2.5 && records[0].values["train/grad_norm"]!.isNaN)
+        #expect(records[1].values["eval/AP"] == .infinity && records[1].values["train/loss"] == 1.25)
+        #expect(throws: MetricsLogError.self) { try MetricsLog.read(path + ".missing") }
+    }
+}
+
+extension Data {
+    /// Appends these bytes to the file at `path` (as a crash mid-write would leave them).
+    func append(to path: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: self)
+    }
+}

@@ -95,6 +95,11 @@ check "export" 0 "$zoo" export "$run/out" --output "$run/shared.safetensors"
 check "eval an exported model" 0 "$zoo" eval "$run/shared.safetensors" --json
 [ "$(stat -c %s "$run/shared.safetensors")" -lt "$(stat -c %s "$run/out/checkpoint-00000005.safetensors")" ] \
     || { failed=$((failed + 1)); echo "FAIL export drops the optimizer state"; }
+check "plot a run" 0 "$zoo" plot "$run/out" --output "$run/plot.png"
+expect "plot writes a PNG of the loss" 'grep -q "train/loss" <<<"$LAST_OUTPUT" && [ "$(head -c 4 "$run/plot.png" | od -An -c | tr -d " ")" = "211PNG" ]'
+check "plot an unlogged metric" 1 "$zoo" plot "$run/out" --metric eval/nothing --output "$run/none.png"
+expect "plot names what the runs logged" 'grep -q "no run logged eval/nothing" <<<"$LAST_OUTPUT" && [ ! -f "$run/none.png" ]'
+check "plot a folder that is not a run" 1 "$zoo" plot "$shapes" --output "$run/none.png"
 # A PyTorch checkpoint (legacy format, as DETR's hub ones) converted, then evaluated; a wrong
 # model or a malicious pickle is a clear error.
 pth="$(dirname "$0")/../ZooTests/Fixtures/tiny-detr-legacy.pth"
