@@ -68,6 +68,7 @@ test: deps
 	$(SWIFT) run $(RELEASE) Tutorial01TapeAndGradcheck
 	$(SWIFT) run $(RELEASE) Tutorial02NewAttentionLayer
 	$(SWIFT) run $(RELEASE) Tutorial03TrainYourOwnModel
+	$(SWIFT) run $(RELEASE) Tutorial04TrainAnyZooModel
 
 zoo: deps
 	$(SWIFT) build $(RELEASE) --product zoo

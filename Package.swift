@@ -65,5 +65,7 @@ let package = Package(
                           path: "Tutorials/02-new-attention-layer", exclude: ["README.md"]),
         .executableTarget(name: "Tutorial03TrainYourOwnModel", dependencies: ["Training"],
                           path: "Tutorials/03-train-your-own-model", exclude: ["README.md"]),
+        .executableTarget(name: "Tutorial04TrainAnyZooModel", dependencies: ["Tapestry", "Detection", "Training", "Zoo"],
+                          path: "Tutorials/04-train-any-zoo-model", exclude: ["README.md"]),
     ]
 )
