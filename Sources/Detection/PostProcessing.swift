@@ -24,26 +24,15 @@ public enum PostProcessor: Sendable, Equatable {
     /// Scored boxes of each image, best first for top-k, by query for softmax; boxes go from
     /// normalized cxcywh to xyxy scaled by each image's (width, height).
     public func detections(_ output: DetectionOutput, imageSizes: [(height: Int, width: Int)]) -> [[ScoredBox]] {
-        noGrad {
-            let (b, q, k) = (output.logits.shape[0], output.logits.shape[1], output.logits.shape[2])
-            check(imageSizes.count == b, "PostProcessing: \(imageSizes.count) image sizes for a batch of \(b)")
-            let boxes = Boxes.cxcywhToXyxy(output.boxes).cast(to: .float64).doubles()
-            func box(_ image: Int, _ query: Int) -> [Double] {
-                let (h, w) = (Double(imageSizes[image].height), Double(imageSizes[image].width))
-                let i = 4 * (image * q + query)
-                return [boxes[i] * w, boxes[i + 1] * h, boxes[i + 2] * w, boxes[i + 3] * h]
-            }
-            switch self {
-            case .softmax:
-                let probabilities = output.logits.softmax(axis: -1).slice(axis: -1, end: k - 1)
-                let scores = probabilities.max(axis: -1).cast(to: .float64).doubles()
-                let labels = probabilities.argmax(axis: -1).scalars(as: Int64.self)
-                return (0..<b).map { image in
-                    (0..<q).map { query in ScoredBox(classIndex: Int(labels[image * q + query]), score: scores[image * q + query], box: box(image, query)) }
-                }
-            case let .sigmoidTopK(count, noObjectColumn):
-                let classes = noObjectColumn ? k - 1 : k
-                let scores = output.logits.slice(axis: -1, end: classes).sigmoid().cast(to: .float64).doubles()
+        switch self {
+        case .softmax:
+            return perQuery(output, imageSizes: imageSizes)
+        case let .sigmoidTopK(count, _):
+            return noGrad {
+                let (b, q) = (output.logits.shape[0], output.logits.shape[1])
+                let probabilities = classProbabilities(output)
+                let classes = probabilities.shape[2]
+                let scores = probabilities.cast(to: .float64).doubles(), box = Self.boxes(output, imageSizes: imageSizes)
                 return (0..<b).map { image in
                     let offset = image * q * classes
                     // Highest score first; equal scores keep the lower index first, as a stable top-k.
@@ -51,6 +40,41 @@ public enum PostProcessor: Sendable, Equatable {
                     return best.map { ScoredBox(classIndex: $0 % classes, score: scores[offset + $0], box: box(image, $0 / classes)) }
                 }
             }
+        }
+    }
+
+    /// Every query's most likely real class, its score and its box, in query order (what
+    /// `softmax` reports; for the sigmoid models, the best of each query's C scores).
+    public func perQuery(_ output: DetectionOutput, imageSizes: [(height: Int, width: Int)]) -> [[ScoredBox]] {
+        noGrad {
+            let (b, q) = (output.logits.shape[0], output.logits.shape[1])
+            let probabilities = classProbabilities(output)
+            let scores = probabilities.max(axis: -1).cast(to: .float64).doubles()
+            let labels = probabilities.argmax(axis: -1).scalars(as: Int64.self), box = Self.boxes(output, imageSizes: imageSizes)
+            return (0..<b).map { image in
+                (0..<q).map { query in ScoredBox(classIndex: Int(labels[image * q + query]), score: scores[image * q + query], box: box(image, query)) }
+            }
+        }
+    }
+
+    /// [B, Q, C] scores of the real classes: softmax without the no-object column, or σ.
+    func classProbabilities(_ output: DetectionOutput) -> Tensor {
+        let k = output.logits.shape[2]
+        switch self {
+        case .softmax: return output.logits.softmax(axis: -1).slice(axis: -1, end: k - 1)
+        case let .sigmoidTopK(_, noObjectColumn): return output.logits.slice(axis: -1, end: noObjectColumn ? k - 1 : k).sigmoid()
+        }
+    }
+
+    /// (image, query) → the query's box as pixel xyxy in that image.
+    static func boxes(_ output: DetectionOutput, imageSizes: [(height: Int, width: Int)]) -> (Int, Int) -> [Double] {
+        let (b, q) = (output.logits.shape[0], output.logits.shape[1])
+        check(imageSizes.count == b, "PostProcessing: \(imageSizes.count) image sizes for a batch of \(b)")
+        let boxes = Boxes.cxcywhToXyxy(output.boxes).cast(to: .float64).doubles()
+        return { image, query in
+            let (h, w) = (Double(imageSizes[image].height), Double(imageSizes[image].width))
+            let i = 4 * (image * q + query)
+            return [boxes[i] * w, boxes[i + 1] * h, boxes[i + 2] * w, boxes[i + 3] * h]
         }
     }
 }

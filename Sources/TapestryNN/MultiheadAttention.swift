@@ -13,6 +13,7 @@ import Tapestry
 /// heads ([B, L, S]) unless `averageWeights` is false ([B, H, L, S]); with `needWeights:
 /// false` (PyTorch's `need_weights=False`) there are none, and a large attention takes the
 /// lean path whose memory grows linearly with the sequence (`scaledDotProductAttention`).
+/// An active `AttentionRecorder` receives every call's weights per head.
 public final class MultiheadAttention: Module {
     public let inProjWeight: Parameter
     public let inProjBias: Parameter
@@ -63,7 +64,11 @@ public final class MultiheadAttention: Module {
         }
         if let bias = logitBias { check(broadcastCompatible(bias.shape, [b, h, l, s]), "MultiheadAttention: logit bias \(bias.shape) does not broadcast to [\(b), \(h), \(l), \(s)]") }
 
-        let (heads, weights) = scaledDotProductAttention(query: q, key: k, value: v, bias: logitBias, dropout: dropout, needWeights: needWeights)
+        let recorder = AttentionRecorder.active
+        let (heads, computed) = scaledDotProductAttention(query: q, key: k, value: v, bias: logitBias, dropout: dropout,
+                                                          needWeights: needWeights || recorder != nil)
+        if let recorder, let computed { recorder.add(self, weights: computed) }
+        let weights = needWeights ? computed : nil
         let merged = heads.permuted([0, 2, 1, 3]).reshaped([b, l, e])            // [B, L, E]
         let out = outProj(merged)
         return (batchFirst ? out : out.transposed(0, 1), averageWeights ? weights?.mean(axis: 1) : weights)

@@ -45,7 +45,7 @@ struct Predict: ParsableCommand {
             guard let detector = opened.model as? any Detector else { return try classify(opened) }
             let (settings, file, step) = (opened.settings, opened.checkpoint, opened.step)
             let data = try settings.decode(DetectionDataConfig.self, section: "data")
-            let names = try categoryNames(settings)
+            let names = try Self.categoryNames(settings)
             var records: [JSONValue] = [], pictures: [(title: String, image: RGBImage)] = []
             for (path, base) in zip(images, Self.pictureNames(images)) {
                 let image = try ImageIO.decode(path)
@@ -93,7 +93,7 @@ struct Predict: ParsableCommand {
     }
 
     /// Class names from the dataset the model was trained on, or numbers when it is gone.
-    func categoryNames(_ settings: Settings) throws -> [String] {
+    static func categoryNames(_ settings: Settings) throws -> [String] {
         let data = try settings.decode(DetectionDataConfig.self, section: "data")
         if let location = try? DatasetLocation.find(in: data.path), let dataset = try? COCODataset.load(location.valAnnotations) {
             return dataset.categories.map(\.name)

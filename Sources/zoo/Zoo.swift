@@ -8,7 +8,7 @@ struct Zoo: ParsableCommand {
         commandName: "zoo",
         abstract: "Train, evaluate, inspect and benchmark Tapestry models.",
         version: BuildInfo.version,
-        subcommands: [Info.self, Models.self, Train.self, Eval.self, Predict.self, Export.self, Convert.self, Plot.self, Inspect.self, Bench.self, Parity.self, EvalCOCO.self,
+        subcommands: [Info.self, Models.self, Train.self, Eval.self, Predict.self, AttentionMaps.self, Export.self, Convert.self, Plot.self, Inspect.self, Bench.self, Parity.self, EvalCOCO.self,
                       CheckData.self, MakeShapes.self])
 
     static func main() {

@@ -1,3 +1,5 @@
+import Foundation
+import Tapestry
 import Testing
 @testable import Detection
 
@@ -56,5 +58,40 @@ import Testing
     @Test func labelsAreShort() {
         #expect(LinePlot.label(25_000) == "25k" && LinePlot.label(1500) == "1.5k" && LinePlot.label(18.1) == "18")
         #expect(LinePlot.label(2.5) == "2.50" && LinePlot.label(0.01234) == "0.012" && LinePlot.label(0) == "0")
+    }
+}
+
+/// A decoder's cross-attention laid over its image.
+@Suite struct CrossAttentionMapTests {
+    /// Two heads over the 2×3 cells of a 64×96 input (stride 32): the map averages the heads,
+    /// and the overlay tints the peak cell white and a zero-weight cell not at all.
+    @Test func cellsHeadsAndTint() throws {
+        let head0: [Double] = [0.5, 0.5, 0, 0, 0, 0], head1: [Double] = [0.1, 0.1, 0, 0, 0, 0.8]
+        let map = try CrossAttentionMap(weights: Tensor(head0 + head1, shape: [1, 2, 1, 6]), inputSize: (64, 96))
+        #expect(map.stride == 32 && map.grid == (2, 3))
+        #expect(zip(map.weights[0], [0.3, 0.3, 0, 0, 0, 0.4]).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
+        // The original image is twice the input's size: cell (1, 2) covers pixels x 128…191, y 64…127.
+        let image = RGBImage(width: 192, height: 128, fill: (100, 100, 100))
+        let tinted = map.overlay(query: 0, on: image)
+        func pixel(_ x: Int, _ y: Int) -> [UInt8] { let i = (y * 192 + x) * 3; return Array(tinted.pixels[i..<(i + 3)]) }
+        #expect(pixel(150, 100) == [178, 178, 178])     // the peak (0.4): white, half and half with grey 100
+        #expect(pixel(70, 100) == [50, 50, 50])         // weight 0: black, half and half
+        #expect(pixel(10, 10) == [178, 178, 82])         // 0.75 of the peak: yellow (blue ramp at 0.25)
+    }
+
+    @Test func keysThatAreNoFeatureMapAreAnError() {
+        #expect(throws: CrossAttentionMapError.self) { try CrossAttentionMap(weights: Tensor.zeros([1, 2, 1, 7]), inputSize: (64, 96)) }
+    }
+}
+
+@Suite struct PerQueryScores {
+    /// σ scores without SMCA's no-object column: each query's best class, by hand.
+    @Test func sigmoidQueriesByHand() {
+        let logits = Tensor([0, 2, 9, -1, -3, 5], shape: [1, 2, 3], dtype: .float64)     // last column: no-object
+        let boxes = Tensor([0.5, 0.5, 0.2, 0.2, 0.25, 0.25, 0.5, 0.5], shape: [1, 2, 4], dtype: .float64)
+        let queries = PostProcessor.sigmoidTopK(10, noObjectColumn: true).perQuery(DetectionOutput(logits: logits, boxes: boxes), imageSizes: [(100, 200)])[0]
+        #expect(queries.map(\.classIndex) == [1, 0])
+        #expect(Swift.abs(queries[0].score - 1 / (1 + Foundation.exp(-2.0))) < 1e-12 && Swift.abs(queries[1].score - 1 / (1 + Foundation.exp(1.0))) < 1e-12)
+        #expect(queries[1].box == [0, 0, 100, 50])
     }
 }

@@ -1,0 +1,38 @@
+import Tapestry
+
+/// Collects the attention weights of every `MultiheadAttention` of a model while it runs,
+/// by the layer's state-dict name, without any change to the model's code (DETR's own
+/// notebooks hook `multihead_attn` for the same pictures):
+///
+///     let recorder = AttentionRecorder(model: detector)
+///     let output = recorder.record { detector(images: x, mask: m) }
+///     let cross = recorder.records.last { $0.layer.hasSuffix("multihead_attn") }!.weights   // [B, H, L, S]
+///
+/// Layers that would take the lean path compute their weights on the plain path while
+/// recording (same outputs, the memory of the plain path).
+public final class AttentionRecorder: @unchecked Sendable {
+    /// One attention call: the layer's name and its weights per head [B, H, L, S], softmax
+    /// over the S keys (before dropout), in the order the calls ran.
+    public struct Record {
+        public let layer: String
+        public let weights: Tensor
+    }
+
+    public private(set) var records: [Record] = []
+    private let names: [ObjectIdentifier: String]
+
+    @TaskLocal static var active: AttentionRecorder?
+
+    public init(model: Module) {
+        names = Dictionary(model.namedModules().map { (ObjectIdentifier($0.1), $0.0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Runs `body` with this recorder collecting (on this task only).
+    public func record<R>(_ body: () throws -> R) rethrows -> R {
+        try Self.$active.withValue(self) { try body() }
+    }
+
+    func add(_ layer: Module, weights: Tensor) {
+        records.append(Record(layer: names[ObjectIdentifier(layer)] ?? "\(type(of: layer))", weights: weights.detached()))
+    }
+}
