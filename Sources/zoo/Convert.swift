@@ -24,15 +24,11 @@ struct Convert: ParsableCommand {
     @Option(help: "The zoo checkpoint to write (default: the input's name with .safetensors).")
     var output: String?
 
-    @Option(help: "A JSON settings file applied over the paper defaults.")
-    var config: String?
-
-    @Option(name: .customLong("set"), help: "Override one setting: key=value or section.key=value (repeatable).")
-    var assignments: [String] = []
+    @OptionGroup var settingsOptions: SettingsOptions
 
     func run() throws {
         do {
-            let settings = try ZooRun.settings(model: model, shapes: false, configFile: config, assignments: assignments)
+            let settings = try ZooRun.settings(model: model, shapes: false, configFile: settingsOptions.config, assignments: settingsOptions.assignments)
             let converted = try ZooRun.convert(pyTorchCheckpoint: checkpoint, model: model, settings: settings)
             let destination = output ?? ((checkpoint as NSString).deletingPathExtension + ".safetensors")
             try converted.write(to: destination)

@@ -21,11 +21,7 @@ struct Train: ParsableCommand {
     @Option(help: "COCO-format dataset folder: annotations/{train,val}.json with train/ and val/ (or COCO 2017's names).")
     var data: String?
 
-    @Option(help: "JSON settings file.")
-    var config: String?
-
-    @Option(name: .customLong("set"), help: "Override one setting: key=value or section.key=value (repeatable).")
-    var assignments: [String] = []
+    @OptionGroup var settingsOptions: SettingsOptions
 
     @Option(help: "Folder for checkpoints and logs (default runs/<model>).")
     var output: String?
@@ -47,8 +43,8 @@ struct Train: ParsableCommand {
     func run() throws {
         let output = self.output ?? "runs/\(model)"
         do {
-            var settings = try ZooRun.settings(model: model, shapes: data == nil, configFile: config,
-                                               assignments: (data.map { ["data.path=\($0)"] } ?? []) + assignments)
+            var settings = try ZooRun.settings(model: model, shapes: data == nil, configFile: settingsOptions.config,
+                                               assignments: (data.map { ["data.path=\($0)"] } ?? []) + settingsOptions.assignments)
             try OutputFolder.prepare(output)
             var checkpoint: Checkpoint.Opened?
             if !resume, let existing = Checkpoint.latest(in: output) {
@@ -59,7 +55,7 @@ struct Train: ParsableCommand {
                 let opened = try Checkpoint.open(output)
                 for skipped in opened.skipped { warn("passed over \(skipped)") }
                 let stored = try ZooRun.settings(model: model, stored: opened.checkpoint.settings)
-                if config != nil || !assignments.isEmpty || data != nil {
+                if settingsOptions.config != nil || !settingsOptions.assignments.isEmpty || data != nil {
                     let changed = settings.differences(from: stored).filter { !$0.hasPrefix("model.num_classes") }
                     guard changed.isEmpty else { fail("--resume: \(opened.path) was trained with other settings:\n  " + changed.joined(separator: "\n  ")) }
                 }
