@@ -9,11 +9,13 @@ public struct CrossAttentionMap {
     public let stride: Int
     /// [Q][cells] weights averaged over heads (each row sums to 1 over the unpadded cells).
     public let weights: [[Double]]
+    /// [Q][H][cells] per-head logit priors (SMCA's log-Gaussian maps), when the layer had them.
+    public let priors: [[[Double]]]?
     let inputSize: (height: Int, width: Int)
 
     /// `weights` [1, H, Q, S] of one image whose network input was `inputSize` pixels: the
     /// S keys are the ⌈h/s⌉×⌈w/s⌉ cells of the first stride s in 32, 16, 8, 64 that fits.
-    public init(weights: Tensor, inputSize: (height: Int, width: Int)) throws(CrossAttentionMapError) {
+    public init(weights: Tensor, priors bias: Tensor? = nil, inputSize: (height: Int, width: Int)) throws(CrossAttentionMapError) {
         guard weights.rank == 4, weights.shape[0] == 1 else { throw .notOneImage(weights.shape) }
         let keys = weights.shape[3]
         func cells(_ s: Int) -> (Int, Int) { ((inputSize.height + s - 1) / s, (inputSize.width + s - 1) / s) }
@@ -22,8 +24,39 @@ public struct CrossAttentionMap {
         }
         (self.stride, grid, self.inputSize) = (stride, cells(stride), inputSize)
         let averaged = weights.mean(axis: 1).cast(to: .float64).doubles()        // [1, Q, S]
-        self.weights = (0..<weights.shape[2]).map { Array(averaged[($0 * keys)..<(($0 + 1) * keys)]) }
+        let (heads, queries) = (weights.shape[1], weights.shape[2])
+        self.weights = (0..<queries).map { Array(averaged[($0 * keys)..<(($0 + 1) * keys)]) }
+        priors = bias.map { bias in
+            let full = bias.reshaped(Array(repeating: 1, count: Swift.max(0, 4 - bias.rank)) + bias.shape).expanded(to: [1, heads, queries, keys]).cast(to: .float64).contiguous().doubles()
+            return (0..<queries).map { q in (0..<heads).map { h in Array(full[((h * queries + q) * keys)..<((h * queries + q + 1) * keys)]) } }
+        }
     }
+
+    /// `image` with each head's prior for query `query` outlined in the head's colour: the
+    /// cells within half of the head's peak (a log-prior within ln 2 of its maximum).
+    public func priorOutlines(query: Int, on image: RGBImage) -> RGBImage {
+        guard let priors else { return image }
+        var out = image
+        for (head, prior) in priors[query].enumerated() {
+            let peak = prior.max() ?? 0
+            let colour = Drawing.colour(forClass: head)
+            func inside(_ x: Int, _ y: Int) -> Bool {
+                guard x >= 0, y >= 0, x < image.width, y < image.height else { return false }
+                return prior[cell(y, of: image) * grid.width + cell(x: x, of: image)] >= peak - log(2.0)
+            }
+            for y in 0..<image.height {
+                for x in 0..<image.width where inside(x, y) && !(inside(x - 2, y) && inside(x + 2, y) && inside(x, y - 2) && inside(x, y + 2)) {
+                    let i = (y * image.width + x) * 3
+                    (out.pixels[i], out.pixels[i + 1], out.pixels[i + 2]) = colour
+                }
+            }
+        }
+        return out
+    }
+
+    /// The feature-map row of image row `y`, and the column of image column `x`.
+    func cell(_ y: Int, of image: RGBImage) -> Int { Swift.min(grid.height - 1, y * inputSize.height / image.height / stride) }
+    func cell(x: Int, of image: RGBImage) -> Int { Swift.min(grid.width - 1, x * inputSize.width / image.width / stride) }
 
     /// `image` (any size: the input was resized from it) with query `query`'s map over it:
     /// each pixel tinted by its cell's weight relative to the map's largest, on a
@@ -32,10 +65,8 @@ public struct CrossAttentionMap {
         let row = weights[query], peak = Swift.max(row.max() ?? 0, .leastNonzeroMagnitude)
         var out = image
         for y in 0..<image.height {
-            let cellY = Swift.min(grid.height - 1, y * inputSize.height / image.height / stride)
             for x in 0..<image.width {
-                let cellX = Swift.min(grid.width - 1, x * inputSize.width / image.width / stride)
-                let t = row[cellY * grid.width + cellX] / peak
+                let t = row[cell(y, of: image) * grid.width + cell(x: x, of: image)] / peak
                 let ramp = [Swift.min(1, 3 * t), Swift.min(1, Swift.max(0, 3 * t - 1)), Swift.min(1, Swift.max(0, 3 * t - 2))]
                 let i = (y * image.width + x) * 3
                 for c in 0..<3 { out.pixels[i + c] = UInt8((Double(image.pixels[i + c]) * 0.5 + ramp[c] * 255 * 0.5).rounded()) }

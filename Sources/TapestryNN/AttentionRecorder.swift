@@ -12,10 +12,12 @@ import Tapestry
 /// recording (same outputs, the memory of the plain path).
 public final class AttentionRecorder: @unchecked Sendable {
     /// One attention call: the layer's name and its weights per head [B, H, L, S], softmax
-    /// over the S keys (before dropout), in the order the calls ran.
+    /// over the S keys (before dropout), in the order the calls ran; with the logit bias the
+    /// caller passed (SMCA's log-Gaussian priors), masks not included.
     public struct Record {
         public let layer: String
         public let weights: Tensor
+        public let bias: Tensor?
     }
 
     public private(set) var records: [Record] = []
@@ -32,7 +34,7 @@ public final class AttentionRecorder: @unchecked Sendable {
         try Self.$active.withValue(self) { try body() }
     }
 
-    func add(_ layer: Module, weights: Tensor) {
-        records.append(Record(layer: names[ObjectIdentifier(layer)] ?? "\(type(of: layer))", weights: weights.detached()))
+    func add(_ layer: Module, weights: Tensor, bias: Tensor?) {
+        records.append(Record(layer: names[ObjectIdentifier(layer)] ?? "\(type(of: layer))", weights: weights.detached(), bias: bias?.detached()))
     }
 }

@@ -51,6 +51,7 @@ public final class MultiheadAttention: Module {
         }
         let q = project(q0, 0, l), k = project(k0, 1, s), v = project(v0, 2, s)
 
+        let givenBias = logitBias
         var logitBias = logitBias
         func add(_ term: Tensor) { logitBias = logitBias.map { $0 + term } ?? term }
         if let mask = attentionMask {
@@ -67,7 +68,7 @@ public final class MultiheadAttention: Module {
         let recorder = AttentionRecorder.active
         let (heads, computed) = scaledDotProductAttention(query: q, key: k, value: v, bias: logitBias, dropout: dropout,
                                                           needWeights: needWeights || recorder != nil)
-        if let recorder, let computed { recorder.add(self, weights: computed) }
+        if let recorder, let computed { recorder.add(self, weights: computed, bias: givenBias) }
         let weights = needWeights ? computed : nil
         let merged = heads.permuted([0, 2, 1, 3]).reshaped([b, l, e])            // [B, L, E]
         let out = outProj(merged)

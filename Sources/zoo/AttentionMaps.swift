@@ -16,7 +16,8 @@ struct AttentionMaps: ParsableCommand {
             For the detectors whose decoder attends with MultiheadAttention (detr, smca, stacked-detr). Each \
             picture shows the image with the top queries' boxes, then one panel per query: its attention \
             weights over the feature map (averaged over heads; a probability distribution over the image's \
-            cells), brightest where it looks most, drawn over the image with its box.
+            cells), brightest where it looks most, drawn over the image with its box. For SMCA a second panel \
+            per query outlines each head's Gaussian prior (the cells within half its peak) in the head's colour.
             """)
 
     @Argument(help: "Images (PNG or JPEG).")
@@ -52,7 +53,7 @@ struct AttentionMaps: ParsableCommand {
                 }
                 let queries = detector.postProcessor.perQuery(prediction.final, imageSizes: [(image.height, image.width)])[0]
                 let best = queries.indices.sorted { queries[$0].score > queries[$1].score }.prefix(top)
-                let maps = try CrossAttentionMap(weights: cross.weights, inputSize: (batch.shape[2], batch.shape[3]))
+                let maps = try CrossAttentionMap(weights: cross.weights, priors: cross.bias, inputSize: (batch.shape[2], batch.shape[3]))
                 let scale = max(1, 256 / max(image.width, image.height))       // small images drawn larger
                 var panels = [(title: "detections", image: Drawing.annotated(image, best.map { (queries[$0].classIndex, queries[$0].box, queries[$0].score) },
                                                                              names: names, scale: scale))]
@@ -60,6 +61,9 @@ struct AttentionMaps: ParsableCommand {
                     let overlay = maps.overlay(query: query, on: image)
                     let boxed = Drawing.annotated(overlay, [(queries[query].classIndex, queries[query].box, queries[query].score)], names: names, scale: scale)
                     panels.append((title: "query \(query)", image: boxed))
+                    if maps.priors != nil {
+                        panels.append((title: "query \(query) priors", image: Drawing.enlarged(maps.priorOutlines(query: query, on: image), by: scale)))
+                    }
                 }
                 let picture = (output as NSString).appendingPathComponent(name + ".png")
                 try ImageIO.writePNG(Drawing.sheet(panels, columns: min(3, panels.count)), to: picture)

@@ -79,6 +79,21 @@ import Testing
         #expect(pixel(10, 10) == [178, 178, 82])         // 0.75 of the peak: yellow (blue ramp at 0.25)
     }
 
+    /// SMCA's per-head log priors: head 0 peaks in cell (0, 0), head 1 in cell (1, 2); each
+    /// is outlined in its colour around its own cell only.
+    @Test func priorOutlinesByHand() throws {
+        var logPriors = [Double](repeating: -10, count: 12)
+        (logPriors[0], logPriors[6 + 5]) = (0, 0)
+        let map = try CrossAttentionMap(weights: Tensor.full([1, 2, 1, 6], value: 1.0 / 6, dtype: .float64),
+                                        priors: Tensor(logPriors, shape: [1, 2, 1, 6]), inputSize: (64, 96))
+        let outlined = map.priorOutlines(query: 0, on: RGBImage(width: 96, height: 64, fill: (0, 0, 0)))
+        func pixel(_ x: Int, _ y: Int) -> (UInt8, UInt8, UInt8) { let i = (y * 96 + x) * 3; return (outlined.pixels[i], outlined.pixels[i + 1], outlined.pixels[i + 2]) }
+        #expect(pixel(0, 10) == Drawing.colour(forClass: 0) && pixel(31, 10) == Drawing.colour(forClass: 0))   // cell (0, 0)'s left and right edges
+        #expect(pixel(16, 16) == (0, 0, 0))                                                                     // its inside
+        #expect(pixel(95, 40) == Drawing.colour(forClass: 1) && pixel(64, 40) == Drawing.colour(forClass: 1))  // cell (1, 2)'s edges
+        #expect(pixel(48, 16) == (0, 0, 0))                                                                     // cell (0, 1): neither
+    }
+
     @Test func keysThatAreNoFeatureMapAreAnError() {
         #expect(throws: CrossAttentionMapError.self) { try CrossAttentionMap(weights: Tensor.zeros([1, 2, 1, 7]), inputSize: (64, 96)) }
     }

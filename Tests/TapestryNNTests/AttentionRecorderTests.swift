@@ -21,6 +21,12 @@ import Testing
         let t1 = layer.norm1(target + layer.selfAttn(query: target, key: target, value: target, needWeights: false).output)
         let direct = layer.multiheadAttn(query: t1, key: memory, value: memory, averageWeights: false).weights!
         #expect(maxAbsDifference(recorder.records[1].weights.doubles(), direct.doubles()) < 1e-15)
+        // Without a logit bias none is recorded; with one (SMCA's priors), it is.
+        #expect(recorder.records.allSatisfy { $0.bias == nil })
+        let bias = randomTensor([2, 2, 3, 5], seed: 3)
+        let biased = AttentionRecorder(model: layer)
+        _ = biased.record { layer(target, memory: memory, crossAttentionBias: bias) }
+        #expect(biased.records[1].bias?.doubles() == bias.doubles())
         // Outside `record` nothing is collected.
         _ = layer(target, memory: memory)
         #expect(recorder.records.count == 2)

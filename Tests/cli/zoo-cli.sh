@@ -172,6 +172,10 @@ check "eval smca beside stacked-detr" 0 "$zoo" eval "$run/smca" "$run/stacked" -
 check "predict smca" 0 "$zoo" predict --checkpoint "$run/smca" --threshold 0 --top 3 --output "$run/smcapred" "$shapes/val/000000.png"
 grep -q "000000.png: 3 detections" <<<"$LAST_OUTPUT" && [ -f "$run/smcapred/000000.png" ] \
     || { failed=$((failed + 1)); echo "FAIL predict smca draws the top three: $LAST_OUTPUT"; }
+check "attention maps of smca, with its priors" 0 "$zoo" attention --checkpoint "$run/smca" --top 1 --output "$run/smca-attention" "$shapes/val/000000.png"
+[ -f "$run/smca-attention/000000.png" ] || { failed=$((failed + 1)); echo "FAIL attention draws smca: $LAST_OUTPUT"; }
+check "attention maps of stacked-detr (its level-3 decoder)" 0 "$zoo" attention --checkpoint "$run/stacked" --top 1 --output "$run/stacked-attention" "$shapes/val/000000.png"
+expect "stacked-detr's last cross-attention is the second transformer's" 'grep -q "mytransformer2.decoder.layers.1.multihead_attn" <<<"$LAST_OUTPUT"'
 check "export stacked-detr" 0 "$zoo" export "$run/stacked" --output "$run/stacked.safetensors"
 check "parity smca and stacked-detr" 0 "$zoo" parity --quiet "$(dirname "$0")/../ParityTests/Fixtures/smca-r50-ss-type3-tiny.safetensors" \
     "$(dirname "$0")/../ParityTests/Fixtures/stacked-detr-r50-3333.safetensors"
