@@ -65,8 +65,9 @@ public struct CrossAttentionMap {
         let row = weights[query], peak = Swift.max(row.max() ?? 0, .leastNonzeroMagnitude)
         var out = image
         for y in 0..<image.height {
+            let rowStart = cell(y, of: image) * grid.width
             for x in 0..<image.width {
-                let t = row[cell(y, of: image) * grid.width + cell(x: x, of: image)] / peak
+                let t = row[rowStart + cell(x: x, of: image)] / peak
                 let ramp = [Swift.min(1, 3 * t), Swift.min(1, Swift.max(0, 3 * t - 1)), Swift.min(1, Swift.max(0, 3 * t - 2))]
                 let i = (y * image.width + x) * 3
                 for c in 0..<3 { out.pixels[i + c] = UInt8((Double(image.pixels[i + c]) * 0.5 + ramp[c] * 255 * 0.5).rounded()) }

@@ -76,13 +76,15 @@ extension Tensor {
         let rows = Swift.max(1, Swift.min(g.queries, blockElements / Swift.max(1, g.batch * g.heads * g.keys)))
         let blocks = stride(from: 0, to: g.queries, by: rows).map { $0..<Swift.min($0 + rows, g.queries) }
 
-        /// Block `r`'s query rows, its softmax weights and the weights after dropout.
-        func weights(_ r: Range<Int>) -> (queries: Tensor, weights: Tensor, dropped: Tensor) {
+        /// Block `r`'s query rows, its softmax weights, the dropout factors (nil without
+        /// dropout) and the weights after dropout.
+        func weights(_ r: Range<Int>) -> (queries: Tensor, weights: Tensor, keep: Tensor?, dropped: Tensor) {
             let qr = q.slice(axis: 2, start: r.lowerBound, end: r.upperBound)
             var logits = (qr * scale).matmul(k.transposed())
             if let b { logits = logits + (b.shape[2] == 1 ? b : b.slice(axis: 2, start: r.lowerBound, end: r.upperBound)) }
             let w = logits.softmax(axis: -1)
-            return (qr, w, dropout.map { w * $0.keep(rows: r, g, dtype: q.dtype) } ?? w)
+            let keep = dropout?.keep(rows: r, g, dtype: q.dtype)
+            return (qr, w, keep, keep.map { w * $0 } ?? w)
         }
 
         let out = noGrad { Tensor.concat(blocks.map { weights($0).dropped.matmul(v) }, axis: 2) }
@@ -95,12 +97,12 @@ extension Tensor {
             let go = gradOut.detached()
             var gq: [Tensor] = [], gk: Tensor?, gv: Tensor?, gb: [Tensor] = []
             for r in blocks {
-                let (qr, w, dropped) = weights(r)
+                let (qr, w, keep, dropped) = weights(r)
                 let gor = go.slice(axis: 2, start: r.lowerBound, end: r.upperBound)
                 let gvr = dropped.transposed().matmul(gor)                           // Σ over this block's rows
                 gv = gv.map { $0 + gvr } ?? gvr
                 var gw = gor.matmul(v.transposed())                                   // ∂/∂ dropped weights
-                if let dropout { gw = gw * dropout.keep(rows: r, g, dtype: q.dtype) }
+                if let keep { gw = gw * keep }
                 let gl = Tensor.softmaxBackward(w, gw, axis: 3)                       // ∂/∂ logits [B, H, rows, S]
                 gq.append(gl.matmul(k) * scale)
                 let gkr = gl.transposed().matmul(qr) * scale
