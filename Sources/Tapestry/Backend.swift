@@ -57,12 +57,14 @@ public protocol Backend: Sendable {
     func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int)
 
     // Deformable attention sampling (ReferenceKernels+Deformable.swift)
-    /// out[b, q, m·Dh + c] = Σ_{l,p} weights[b,q,m,l,p] · bilinear(value level l, head m, channel c, locations[b,q,m,l,p]).
+    /// out[b, q, m·C + c] = Σ_{l,p} weights[b,q,m,l,p] · bilinear(value level l, head m (or the shared head), channel c,
+    /// locations[b,q,m,l,p]).
     func deformableSampling<T: FloatElement>(_ value: UnsafePointer<T>, _ locations: UnsafePointer<T>, _ weights: UnsafePointer<T>,
                                              _ out: UnsafeMutablePointer<T>, _ g: DeformableGeometry)
-    /// Gradients of `deformableSampling` (accumulated into zero-initialized outputs).
+    /// Gradients of `deformableSampling` (accumulated into zero-initialized outputs; no value
+    /// gradient when `gradValue` is nil).
     func deformableSamplingBackward<T: FloatElement>(_ value: UnsafePointer<T>, _ locations: UnsafePointer<T>, _ weights: UnsafePointer<T>,
-                                                     _ gradOut: UnsafePointer<T>, _ gradValue: UnsafeMutablePointer<T>,
+                                                     _ gradOut: UnsafePointer<T>, _ gradValue: UnsafeMutablePointer<T>?,
                                                      _ gradLocations: UnsafeMutablePointer<T>, _ gradWeights: UnsafeMutablePointer<T>,
                                                      _ g: DeformableGeometry)
 
@@ -109,22 +111,33 @@ public struct PatchGeometry: Sendable, Equatable {
     }
 }
 
-/// Sizes for multi-scale deformable sampling: value [B, S, M, Dh] with the levels laid out
-/// one after another along S; locations [B, Lq, M, L, P, 2] as normalized (x, y);
-/// weights [B, Lq, M, L, P].
+/// Sizes for multi-scale deformable sampling: value [B, S, Mv, C] with the levels laid out
+/// one after another along S, where Mv is M (each head samples its own channels) or 1
+/// (every head samples the same values); locations [B, Lq, M, L, P, 2] as normalized
+/// (x, y); weights [B, Lq, M, L, P]; output [B, Lq, M, C].
 public struct DeformableGeometry: Sendable, Equatable {
     public var batch, tokens, heads, channels, queries, points: Int
+    /// Heads of the value tensor: `heads`, or 1 when the heads share one value tensor.
+    public var valueHeads: Int
     /// (start token, height, width) of each level.
     public var levels: [LevelShape]
+
+    /// Offset of (batch b, token t, head m)'s channels in the value tensor.
+    @inline(__always) func valueOffset(b: Int, token: Int, head m: Int) -> Int {
+        ((b * tokens + token) * valueHeads + (valueHeads == 1 ? 0 : m)) * channels
+    }
 
     public struct LevelShape: Sendable, Equatable {
         public var start, height, width: Int
         public init(start: Int, height: Int, width: Int) { (self.start, self.height, self.width) = (start, height, width) }
     }
 
-    public init(batch: Int, tokens: Int, heads: Int, channels: Int, queries: Int, points: Int, levels: [LevelShape]) {
+    public init(batch: Int, tokens: Int, heads: Int, valueHeads: Int? = nil, channels: Int, queries: Int, points: Int,
+                levels: [LevelShape]) {
         (self.batch, self.tokens, self.heads, self.channels, self.queries, self.points, self.levels) =
             (batch, tokens, heads, channels, queries, points, levels)
+        self.valueHeads = valueHeads ?? heads
+        precondition(self.valueHeads == heads || self.valueHeads == 1, "DeformableGeometry: the value has \(self.valueHeads) heads, must be \(heads) or 1")
     }
 }
 

@@ -6,14 +6,16 @@
 /// derivatives are those of the composite.
 
 extension Tensor {
-    /// value [B, S, M, Dh], locations [B, Lq, M, L, P, 2] (normalized x, y), weights
-    /// [B, Lq, M, L, P] → [B, Lq, M·Dh]: Σ_{l,p} weight · bilinear sample of level l at the location.
+    /// value [B, S, M, C] (or [B, S, 1, C]: every head samples the same values), locations
+    /// [B, Lq, M, L, P, 2] (normalized x, y), weights [B, Lq, M, L, P] → [B, Lq, M·C]:
+    /// Σ_{l,p} weight · bilinear sample of level l at the location.
     public static func deformableSampling(value: Tensor, spatialShapes: [(Int, Int)], locations: Tensor, weights: Tensor) -> Tensor {
         check(value.rank == 4 && locations.rank == 6 && weights.rank == 5 && locations.shape[5] == 2,
-              "deformableSampling: value [B, S, M, Dh], locations [B, Lq, M, L, P, 2], weights [B, Lq, M, L, P] expected; got \(value.shape), \(locations.shape), \(weights.shape)")
-        let (b, s, m, dh) = (value.shape[0], value.shape[1], value.shape[2], value.shape[3])
+              "deformableSampling: value [B, S, M, C], locations [B, Lq, M, L, P, 2], weights [B, Lq, M, L, P] expected; got \(value.shape), \(locations.shape), \(weights.shape)")
+        let (b, s, m, c) = (value.shape[0], value.shape[1], locations.shape[2], value.shape[3])
         let (lq, l, p) = (locations.shape[1], locations.shape[3], locations.shape[4])
-        check(locations.shape == [b, lq, m, l, p, 2] && weights.shape == [b, lq, m, l, p] && spatialShapes.count == l,
+        check(locations.shape == [b, lq, m, l, p, 2] && weights.shape == [b, lq, m, l, p] && spatialShapes.count == l
+                && (value.shape[2] == m || value.shape[2] == 1),
               "deformableSampling: shapes disagree: value \(value.shape), locations \(locations.shape), weights \(weights.shape), \(spatialShapes.count) levels")
         check(value.dtype == locations.dtype && value.dtype == weights.dtype, "deformableSampling: dtypes differ")
         var levels: [DeformableGeometry.LevelShape] = []
@@ -23,9 +25,10 @@ extension Tensor {
             start += h * w
         }
         check(start == s, "deformableSampling: level shapes \(spatialShapes) cover \(start) tokens, value has \(s)")
-        let geometry = DeformableGeometry(batch: b, tokens: s, heads: m, channels: dh, queries: lq, points: p, levels: levels)
+        let geometry = DeformableGeometry(batch: b, tokens: s, heads: m, valueHeads: value.shape[2], channels: c, queries: lq,
+                                          points: p, levels: levels)
         let v = value.detached().contiguous(), loc = locations.detached().contiguous(), w = weights.detached().contiguous()
-        let out = Tensor(uninitializedShape: [b, lq, m * dh], dtype: value.dtype)
+        let out = Tensor(uninitializedShape: [b, lq, m * c], dtype: value.dtype)
         struct Forward: FloatKernel {
             let v: Tensor, loc: Tensor, w: Tensor, out: Tensor, g: DeformableGeometry
             func run<T: FloatElement>(_: T.Type) {
@@ -40,13 +43,13 @@ extension Tensor {
                     compositeDeformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
                 }
             }
-            let gValue = Tensor.zeros(v.shape, dtype: v.dtype), gLoc = Tensor.zeros(loc.shape, dtype: v.dtype)
-            let gWeights = Tensor.zeros(w.shape, dtype: v.dtype)
+            let gValue = value.requiresGrad ? Tensor.zeros(v.shape, dtype: v.dtype) : nil
+            let gLoc = Tensor.zeros(loc.shape, dtype: v.dtype), gWeights = Tensor.zeros(w.shape, dtype: v.dtype)
             struct Backward: FloatKernel {
-                let v: Tensor, loc: Tensor, w: Tensor, grad: Tensor, gValue: Tensor, gLoc: Tensor, gWeights: Tensor, g: DeformableGeometry
+                let v: Tensor, loc: Tensor, w: Tensor, grad: Tensor, gValue: Tensor?, gLoc: Tensor, gWeights: Tensor, g: DeformableGeometry
                 func run<T: FloatElement>(_: T.Type) {
                     backend.deformableSamplingBackward(v.pointer(T.self), loc.pointer(T.self), w.pointer(T.self), grad.pointer(T.self),
-                                                       gValue.pointer(T.self), gLoc.pointer(T.self), gWeights.pointer(T.self), g)
+                                                       gValue?.pointer(T.self), gLoc.pointer(T.self), gWeights.pointer(T.self), g)
                 }
             }
             v.dtype.dispatchFloat(Backward(v: v, loc: loc, w: w, grad: grad.detached().contiguous(), gValue: gValue, gLoc: gLoc,
@@ -56,11 +59,12 @@ extension Tensor {
     }
 
     /// The reference formulation through `gridSample` (Deformable-DETR's
-    /// `ms_deform_attn_core_pytorch`): value [B, S, M, Dh], locations [B, Lq, M, L, P, 2],
-    /// weights [B, Lq, M, L, P] → [B, Lq, M·Dh].
+    /// `ms_deform_attn_core_pytorch`): value [B, S, M, C] (or [B, S, 1, C], shared by the
+    /// heads), locations [B, Lq, M, L, P, 2], weights [B, Lq, M, L, P] → [B, Lq, M·C].
     public static func compositeDeformableSampling(value: Tensor, spatialShapes: [(Int, Int)], locations: Tensor, weights: Tensor) -> Tensor {
-        let (b, _, m, dh) = (value.shape[0], value.shape[1], value.shape[2], value.shape[3])
+        let (b, s, m, dh) = (value.shape[0], value.shape[1], locations.shape[2], value.shape[3])
         let (lq, levels, points) = (locations.shape[1], locations.shape[3], locations.shape[4])
+        let value = value.expanded(to: [b, s, m, dh])
         let grids = locations * 2 - 1
         var start = 0
         var perLevel: [Tensor] = []

@@ -13,6 +13,15 @@ import Tapestry
 /// with grid_sample's pixel-centre convention and zero padding, and offsets in pixels of
 /// level l (2-d references) or scaled by the reference box (4-d references:
 /// p̂ + Δp/P·(w, h)/2). Parameter names and initialization follow the original.
+///
+/// Sampling and the value projection are both linear, so they commute:
+///
+///     Σ A · (W_v x + b_v)(p) = W_v · Σ A · x(p) + b_v · Σ A · 1_valid(p)
+///
+/// where the last sum is the attention mass that falls on unpadded tokens inside the level.
+/// When there are far fewer queries than tokens (the decoder's cross-attention) the layer
+/// samples the input first and projects only each head's sampled vector
+/// (`ProjectionOrder.sampleThenProject`): the projection then costs Lq·d² instead of S·d².
 public final class MultiScaleDeformableAttention: Module {
     public let samplingOffsets: Linear
     public let attentionWeights: Linear
@@ -23,6 +32,18 @@ public final class MultiScaleDeformableAttention: Module {
     public let points: Int
     /// Use the fused sampling kernel (true) or the composite grid-sample version (false).
     public var fused = true
+    /// Whether the value projection comes before or after sampling (`.automatic`: the cheaper).
+    public var projectionOrder = ProjectionOrder.automatic
+
+    /// The order of the value projection and the sampling; both give the same function.
+    public enum ProjectionOrder: Sendable {
+        /// Project every input token, then sample each head's channels (the original's order).
+        case projectThenSample
+        /// Sample each head's points from the input's d channels, then project the sums.
+        case sampleThenProject
+        /// The order with fewer estimated operations for the call's sizes.
+        case automatic
+    }
 
     public init(dModel: Int = 256, levels: Int = 4, heads: Int = 8, points: Int = 4) {
         check(dModel % heads == 0, "MultiScaleDeformableAttention: d_model \(dModel) is not divisible by \(heads) heads")
@@ -70,10 +91,7 @@ public final class MultiScaleDeformableAttention: Module {
               "MultiScaleDeformableAttention: \(spatialShapes.count) level shapes \(spatialShapes) do not cover the \(s) input tokens of \(levels) levels")
         check(referencePoints.shape == [b, lq, levels, 2] || referencePoints.shape == [b, lq, levels, 4],
               "MultiScaleDeformableAttention: reference points must be [\(b), \(lq), \(levels), 2 or 4], got \(referencePoints.shape)")
-        let dh = d / heads
-        var value = valueProj(input)
-        if let paddingMask { value = value.maskedFill((paddingMask.dtype == .bool ? paddingMask : paddingMask .!= 0).unsqueezed(axis: -1), value: 0) }
-        value = value.reshaped([b, s, heads, dh])
+        let padding = paddingMask.map { ($0.dtype == .bool ? $0 : $0 .!= 0).unsqueezed(axis: -1) }
         let offsets = samplingOffsets(query).reshaped([b, lq, heads, levels, points, 2])
         let weights = attentionWeights(query).reshaped([b, lq, heads, levels * points]).softmax(axis: -1)
             .reshaped([b, lq, heads, levels, points])
@@ -86,9 +104,41 @@ public final class MultiScaleDeformableAttention: Module {
             let size = referencePoints.slice(axis: 3, start: 2).reshaped([b, lq, 1, levels, 1, 2])
             locations = centre + offsets / Double(points) * size * 0.5
         }
-        let sampled = fused
-            ? Tensor.deformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
-            : Tensor.compositeDeformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
-        return outputProj(sampled)
+        let sample = { (value: Tensor) in
+            self.fused
+                ? Tensor.deformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
+                : Tensor.compositeDeformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)
+        }
+        if samplesFirst(queries: lq, tokens: s) {
+            // Each head's attention-weighted sum of the input, [B, Lq, M, d], and the mass of
+            // its weights on valid tokens, [B, Lq, M].
+            let validity = padding.map { Tensor.ones([b, s, 1], dtype: input.dtype).maskedFill($0, value: 0) }
+            let sampledInput = sample((padding.map { input.maskedFill($0, value: 0) } ?? input).reshaped([b, s, 1, d]))
+            let mass = sample((validity ?? Tensor.ones([b, s, 1], dtype: input.dtype)).reshaped([b, s, 1, 1]))
+            // Head m's rows of W_v applied to head m's sum: [M, B·Lq, d] · [M, d, d/M].
+            let dh = d / heads
+            let perHead = sampledInput.reshaped([b * lq, heads, d]).permuted([1, 0, 2])
+                .matmul(valueProj.weight.value.reshaped([heads, dh, d]).transposed(1, 2))
+            let projected = perHead.permuted([1, 0, 2]).reshaped([b, lq, heads, dh])
+                + mass.reshaped([b, lq, heads, 1]) * valueProj.bias!.value.reshaped([heads, dh])
+            return outputProj(projected.reshaped([b, lq, d]))
+        }
+        var value = valueProj(input)
+        if let padding { value = value.maskedFill(padding, value: 0) }
+        return outputProj(sample(value.reshaped([b, s, heads, d / heads])))
+    }
+
+    /// Whether sampling before projecting costs fewer multiply-adds for Lq queries over S
+    /// tokens: projecting first costs S·d² + Lq·M·L·P·4·d/M (the projection, then four
+    /// neighbours of d/M channels per sample); sampling first costs Lq·M·L·P·4·d + Lq·d²
+    /// (four neighbours of all d channels per sample, then each head's projection).
+    func samplesFirst(queries lq: Int, tokens s: Int) -> Bool {
+        switch projectionOrder {
+        case .projectThenSample: return false
+        case .sampleThenProject: return true
+        case .automatic:
+            let d = valueProj.inFeatures, samples = heads * levels * points * 4
+            return lq * samples * d + lq * d * d < s * d * d + lq * samples * (d / heads)
+        }
     }
 }

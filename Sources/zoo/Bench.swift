@@ -157,12 +157,17 @@ struct BenchLayers: ParsableCommand {
         let queries = Tensor.normal([2, 300, 256], generator: &rng).requiringGrad()
         let memory = Tensor.normal([2, tokens, 256], generator: &rng)
         let references = Tensor.uniform([2, 300, 4, 2], generator: &rng)
-        for fused in [true, false] {
-            deformable.fused = fused
+        let variants: [(String, Bool, MultiScaleDeformableAttention.ProjectionOrder)] = [
+            ("fused, sample then project (automatic)", true, .sampleThenProject),
+            ("fused, project then sample", true, .projectThenSample),
+            ("composite, project then sample", false, .projectThenSample),
+        ]
+        for (name, fused, order) in variants {
+            (deformable.fused, deformable.projectionOrder) = (fused, order)
             let ms = forwardBackward(deformable.parameters) {
                 deformable(query: queries, referencePoints: references, input: memory, spatialShapes: shapes)
             }
-            print("  deformable attention (B 2, 300 queries, 4 levels 80²…10², 8 heads, 4 points), \(fused ? "fused    " : "composite"): \(format(ms)) ms")
+            print("  deformable attention (B 2, 300 queries, 4 levels 80²…10², 8 heads, 4 points), \(name): \(format(ms)) ms")
         }
     }
 
