@@ -69,6 +69,7 @@ test: deps
 	$(SWIFT) run $(RELEASE) Tutorial02NewAttentionLayer
 	$(SWIFT) run $(RELEASE) Tutorial03TrainYourOwnModel
 	$(SWIFT) run $(RELEASE) Tutorial04TrainAnyZooModel
+	$(SWIFT) test --package-path Tutorials/05-gradcheck-tests-for-your-layer
 
 zoo: deps
 	$(SWIFT) build $(RELEASE) --product zoo

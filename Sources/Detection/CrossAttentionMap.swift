@@ -54,6 +54,10 @@ public struct CrossAttentionMap {
         return out
     }
 
+    /// The index of the cell (and, for an encoder's self-attention, of the query) under
+    /// pixel (x, y) of `image`.
+    public func cellIndex(x: Int, y: Int, of image: RGBImage) -> Int { cell(y, of: image) * grid.width + cell(x: x, of: image) }
+
     /// The feature-map row of image row `y`, and the column of image column `x`.
     func cell(_ y: Int, of image: RGBImage) -> Int { Swift.min(grid.height - 1, y * inputSize.height / image.height / stride) }
     func cell(x: Int, of image: RGBImage) -> Int { Swift.min(grid.width - 1, x * inputSize.width / image.width / stride) }

@@ -36,6 +36,21 @@ public enum Drawing {
         }
     }
 
+    /// Fills the pixels whose centres lie within `radius` of (x, y), clipped to the image.
+    public static func disc(_ image: inout RGBImage, x: Double, y: Double, radius: Double, colour: (UInt8, UInt8, UInt8)) {
+        let (top, bottom) = (Swift.max(0, Int((y - radius).rounded(.down))), Swift.min(image.height - 1, Int((y + radius).rounded(.up))))
+        let (left, right) = (Swift.max(0, Int((x - radius).rounded(.down))), Swift.min(image.width - 1, Int((x + radius).rounded(.up))))
+        guard top <= bottom && left <= right else { return }
+        for py in top...bottom {
+            for px in left...right {
+                let (dx, dy) = (Double(px) + 0.5 - x, Double(py) + 0.5 - y)
+                guard dx * dx + dy * dy <= radius * radius else { continue }
+                let i = (py * image.width + px) * 3
+                (image.pixels[i], image.pixels[i + 1], image.pixels[i + 2]) = colour
+            }
+        }
+    }
+
     /// Outlines the box [x0, y0, x1, y1] (pixels) `thickness` pixels wide.
     public static func rectangle(_ image: inout RGBImage, _ box: [Double], colour: (UInt8, UInt8, UInt8), thickness: Int = 2) {
         let (x0, y0, x1, y1) = (Int(box[0].rounded()), Int(box[1].rounded()), Int(box[2].rounded()), Int(box[3].rounded()))

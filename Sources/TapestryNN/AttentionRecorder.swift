@@ -1,8 +1,9 @@
 import Tapestry
 
 /// Collects the attention weights of every `MultiheadAttention` of a model while it runs,
-/// by the layer's state-dict name, without any change to the model's code (DETR's own
-/// notebooks hook `multihead_attn` for the same pictures):
+/// and the sampling points of every `MultiScaleDeformableAttention`, by the layer's
+/// state-dict name, without any change to the model's code (DETR's own notebooks hook
+/// `multihead_attn` for the same pictures):
 ///
 ///     let recorder = AttentionRecorder(model: detector)
 ///     let output = recorder.record { detector(images: x, mask: m) }
@@ -20,7 +21,20 @@ public final class AttentionRecorder: @unchecked Sendable {
         public let bias: Tensor?
     }
 
+    /// One deformable attention call: the layer's name, where each head sampled and with
+    /// which weight, and the feature levels' shapes.
+    public struct SamplingRecord {
+        public let layer: String
+        /// [B, Lq, M, L, P, 2]: normalized (x, y) over level l's map (0 and 1 are its outer edges).
+        public let locations: Tensor
+        /// [B, Lq, M, L, P]: softmax over each head's L·P points.
+        public let weights: Tensor
+        /// (H_l, W_l) of each level.
+        public let spatialShapes: [(height: Int, width: Int)]
+    }
+
     public private(set) var records: [Record] = []
+    public private(set) var samplings: [SamplingRecord] = []
     private let names: [ObjectIdentifier: String]
 
     @TaskLocal static var active: AttentionRecorder?
@@ -35,6 +49,13 @@ public final class AttentionRecorder: @unchecked Sendable {
     }
 
     func add(_ layer: Module, weights: Tensor, bias: Tensor?) {
-        records.append(Record(layer: names[ObjectIdentifier(layer)] ?? "\(type(of: layer))", weights: weights.detached(), bias: bias?.detached()))
+        records.append(Record(layer: name(of: layer), weights: weights.detached(), bias: bias?.detached()))
     }
+
+    func addSampling(_ layer: Module, locations: Tensor, weights: Tensor, spatialShapes: [(Int, Int)]) {
+        samplings.append(SamplingRecord(layer: name(of: layer), locations: locations.detached(), weights: weights.detached(),
+                                        spatialShapes: spatialShapes.map { (height: $0.0, width: $0.1) }))
+    }
+
+    private func name(of layer: Module) -> String { names[ObjectIdentifier(layer)] ?? "\(type(of: layer))" }
 }

@@ -22,6 +22,8 @@ import Tapestry
 /// When there are far fewer queries than tokens (the decoder's cross-attention) the layer
 /// samples the input first and projects only each head's sampled vector
 /// (`ProjectionOrder.sampleThenProject`): the projection then costs Lq·d² instead of S·d².
+///
+/// An active `AttentionRecorder` receives every call's sampling locations and weights.
 public final class MultiScaleDeformableAttention: Module {
     public let samplingOffsets: Linear
     public let attentionWeights: Linear
@@ -104,6 +106,7 @@ public final class MultiScaleDeformableAttention: Module {
             let size = referencePoints.slice(axis: 3, start: 2).reshaped([b, lq, 1, levels, 1, 2])
             locations = centre + offsets / Double(points) * size * 0.5
         }
+        AttentionRecorder.active?.addSampling(self, locations: locations, weights: weights, spatialShapes: spatialShapes)
         let sample = { (value: Tensor) in
             self.fused
                 ? Tensor.deformableSampling(value: value, spatialShapes: spatialShapes, locations: locations, weights: weights)

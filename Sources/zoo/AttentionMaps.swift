@@ -13,11 +13,14 @@ struct AttentionMaps: ParsableCommand {
         commandName: "attention",
         abstract: "Draw the decoder cross-attention of a detector's top-scoring queries over each image (PNG per image).",
         discussion: """
-            For the detectors whose decoder attends with MultiheadAttention (detr, smca, stacked-detr). Each \
-            picture shows the image with the top queries' boxes, then one panel per query: its attention \
-            weights over the feature map (averaged over heads; a probability distribution over the image's \
-            cells), brightest where it looks most, drawn over the image with its box. For SMCA a second panel \
-            per query outlines each head's Gaussian prior (the cells within half its peak) in the head's colour.
+            Each picture shows the image with the top queries' boxes, then one panel per query. For the \
+            detectors whose decoder attends with MultiheadAttention (detr, smca, stacked-detr): the query's \
+            attention weights over the feature map (averaged over heads; a probability distribution over the \
+            image's cells), brightest where it looks most, drawn over the image with its box. For SMCA a second \
+            panel per query outlines each head's Gaussian prior (the cells within half its peak) in the head's \
+            colour. For deformable-detr: every head's sampling points on every feature level, as discs coloured \
+            by level whose area is proportional to the point's attention weight. With --pixel x,y, one more panel \
+            per pixel shows the last encoder layer's self-attention of the cell under it, the same way.
             """)
 
     @Argument(help: "Images (PNG or JPEG).")
@@ -32,9 +35,24 @@ struct AttentionMaps: ParsableCommand {
     @Option(help: "How many of the best-scoring queries to draw.")
     var top = 4
 
+    @Option(name: .customLong("pixel"), help: ArgumentHelp("Also draw the last encoder layer's self-attention of the image cell at this pixel (repeatable).", valueName: "x,y"))
+    var pixels: [String] = []
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("name at least one image") }
         if top < 1 { throw ValidationError("--top must be at least 1") }
+        _ = try pixelCoordinates()
+    }
+
+    /// `--pixel x,y` values as whole, non-negative image coordinates.
+    func pixelCoordinates() throws -> [(x: Int, y: Int)] {
+        try pixels.map { text in
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 2, let x = parts[0], let y = parts[1], x >= 0, y >= 0 else {
+                throw ValidationError("--pixel \(text): expected two whole numbers x,y (image columns and rows from the top-left corner)")
+            }
+            return (x, y)
+        }
     }
 
     func run() throws {
@@ -48,29 +66,80 @@ struct AttentionMaps: ParsableCommand {
                 let (batch, mask) = DetectionTransforms.batch([data.evaluationImage(DetectionSample(image: image, boxes: [], labels: [], imageId: 0))])
                 let recorder = AttentionRecorder(model: detector)
                 let prediction = noGrad { recorder.record { detector(images: batch, mask: mask) } }
-                guard let cross = recorder.records.last(where: { $0.layer.hasSuffix("multihead_attn") }) else {
-                    throw ValidationError("this model's decoder has no MultiheadAttention cross-attention to draw (deformable-detr samples points instead)")
-                }
                 let queries = detector.postProcessor.perQuery(prediction.final, imageSizes: [(image.height, image.width)])[0]
                 let best = queries.indices.sorted { queries[$0].score > queries[$1].score }.prefix(top)
-                let maps = try CrossAttentionMap(weights: cross.weights, priors: cross.bias, inputSize: (batch.shape[2], batch.shape[3]))
+                let inputSize = (height: batch.shape[2], width: batch.shape[3])
                 let scale = max(1, 256 / max(image.width, image.height))       // small images drawn larger
+                func boxed(_ picture: RGBImage, _ query: Int) -> RGBImage {
+                    Drawing.annotated(picture, [(queries[query].classIndex, queries[query].box, queries[query].score)], names: names, scale: scale)
+                }
                 var panels = [(title: "detections", image: Drawing.annotated(image, best.map { (queries[$0].classIndex, queries[$0].box, queries[$0].score) },
                                                                              names: names, scale: scale))]
-                for query in best {
-                    let overlay = maps.overlay(query: query, on: image)
-                    let boxed = Drawing.annotated(overlay, [(queries[query].classIndex, queries[query].box, queries[query].score)], names: names, scale: scale)
-                    panels.append((title: "query \(query)", image: boxed))
-                    if maps.priors != nil {
-                        panels.append((title: "query \(query) priors", image: Drawing.enlarged(maps.priorOutlines(query: query, on: image), by: scale)))
+                let layer: String
+                if let cross = recorder.records.last(where: { $0.layer.hasSuffix("multihead_attn") }) {
+                    let maps = try CrossAttentionMap(weights: cross.weights, priors: cross.bias, inputSize: inputSize)
+                    for query in best {
+                        panels.append((title: "query \(query)", image: boxed(maps.overlay(query: query, on: image), query)))
+                        if maps.priors != nil {
+                            panels.append((title: "query \(query) priors", image: Drawing.enlarged(maps.priorOutlines(query: query, on: image), by: scale)))
+                        }
                     }
+                    layer = cross.layer
+                } else if let cross = recorder.samplings.last(where: { $0.layer.hasSuffix("cross_attn") }) {
+                    let points = try SamplingPoints(locations: cross.locations, weights: cross.weights, spatialShapes: cross.spatialShapes,
+                                                    inputSize: inputSize)
+                    for query in best {
+                        // The box first, so the points stay visible on top of it.
+                        let sampled = points.picture(query: query, on: boxed(image, query), largest: 6 * Double(scale))
+                        panels.append((title: "query \(query) points", image: sampled))
+                    }
+                    layer = cross.layer
+                } else {
+                    throw ValidationError("this model records no decoder cross-attention to draw")
+                }
+                var layers = [layer]
+                for pixel in try pixelCoordinates() {
+                    guard pixel.x < image.width, pixel.y < image.height else {
+                        throw ValidationError("--pixel \(pixel.x),\(pixel.y) lies outside \(path) (\(image.width)×\(image.height))")
+                    }
+                    let (panel, encoderLayer) = try encoderPanel(recorder, at: pixel, image: image, inputSize: inputSize, scale: scale)
+                    panels.append((title: "pixel x=\(pixel.x) y=\(pixel.y)", image: panel))
+                    if !layers.contains(encoderLayer) { layers.append(encoderLayer) }
                 }
                 let picture = (output as NSString).appendingPathComponent(name + ".png")
                 try ImageIO.writePNG(Drawing.sheet(panels, columns: min(3, panels.count)), to: picture)
-                print("\(path): wrote \(picture) (\(cross.layer), queries \(best.map(String.init).joined(separator: ", ")))")
+                print("\(path): wrote \(picture) (\(layers.joined(separator: ", ")), queries \(best.map(String.init).joined(separator: ", ")))")
             }
         } catch {
             fail("\(error)")
         }
+    }
+
+    /// The last encoder layer's self-attention of the feature-map cell under `pixel`: its
+    /// weights over the cells for MultiheadAttention encoders, its sampling points for a
+    /// deformable encoder (the cell of the finest level), with the pixel marked in white.
+    func encoderPanel(_ recorder: AttentionRecorder, at pixel: (x: Int, y: Int), image: RGBImage,
+                      inputSize: (height: Int, width: Int), scale: Int) throws -> (panel: RGBImage, layer: String) {
+        let isEncoder = { (layer: String) in layer.contains("encoder.") && layer.hasSuffix("self_attn") }
+        var panel: RGBImage, layer: String
+        if let attention = recorder.records.last(where: { isEncoder($0.layer) }) {
+            let maps = try CrossAttentionMap(weights: attention.weights, inputSize: inputSize)
+            panel = Drawing.enlarged(maps.overlay(query: maps.cellIndex(x: pixel.x, y: pixel.y, of: image), on: image), by: scale)
+            layer = attention.layer
+        } else if let sampling = recorder.samplings.last(where: { isEncoder($0.layer) }) {
+            let points = try SamplingPoints(locations: sampling.locations, weights: sampling.weights, spatialShapes: sampling.spatialShapes,
+                                            inputSize: inputSize)
+            let finest = sampling.spatialShapes[0]
+            let row = min(finest.height - 1, pixel.y * inputSize.height / image.height / points.strides[0])
+            let column = min(finest.width - 1, pixel.x * inputSize.width / image.width / points.strides[0])
+            panel = points.picture(query: row * finest.width + column, on: Drawing.enlarged(image, by: scale), largest: 6 * Double(scale))
+            layer = sampling.layer
+        } else {
+            throw ValidationError("this model records no encoder self-attention to draw")
+        }
+        let (centreX, centreY) = ((Double(pixel.x) + 0.5) * Double(scale), (Double(pixel.y) + 0.5) * Double(scale))
+        Drawing.disc(&panel, x: centreX, y: centreY, radius: 2.5 * Double(scale), colour: (0, 0, 0))
+        Drawing.disc(&panel, x: centreX, y: centreY, radius: 1.5 * Double(scale), colour: (255, 255, 255))
+        return (panel, layer)
     }
 }

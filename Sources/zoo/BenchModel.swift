@@ -119,7 +119,7 @@ struct ModelBenchmark {
         let trainStep = try median(warmups: warmups, runs: runs, trainingStep)
         let phases = phaseNames.indices.map { (phaseNames[$0], phaseTimes[$0].suffix(runs).sorted()[runs / 2]) }
         detector.eval()
-        let inference = try median(warmups: warmups, runs: runs) { _ = noGrad { detector(images: images, mask: mask) } }
+        let inference = median(warmups: warmups, runs: runs) { _ = noGrad { detector(images: images, mask: mask) } }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let preset = (paper ? "paper defaults" : "shapes preset") + assignments.map { ", " + $0 }.joined()

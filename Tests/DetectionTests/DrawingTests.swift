@@ -110,3 +110,47 @@ import Testing
         #expect(queries[1].box == [0, 0, 100, 50])
     }
 }
+
+/// Deformable DETR's sampling points drawn over the image (`zoo attention` for deformable-detr).
+@Suite struct SamplingPointsTests {
+    /// One query, one head, two levels of one point each, on a 30×45 input: level 0 is 4×6
+    /// cells (stride 8: ⌈30/8⌉ = 4, ⌈45/8⌉ = 6), covering 32×48 pixels; level 1 is 2×3
+    /// (stride 16), covering 32×48 too.
+    func points() throws -> SamplingPoints {
+        let locations = Tensor([0.5, 0.25, 0.25, 0.75], shape: [1, 1, 1, 2, 1, 2], dtype: .float32)
+        let weights = Tensor([0.75, 0.25], shape: [1, 1, 1, 2, 1], dtype: .float32)
+        return try SamplingPoints(locations: locations, weights: weights, spatialShapes: [(4, 6), (2, 3)], inputSize: (30, 45))
+    }
+
+    @Test func pointsLieWhereTheLevelsPutThem() throws {
+        let sampled = try points()
+        #expect(sampled.strides == [8, 16])
+        // Level 0: (0.5·48, 0.25·32) = (24, 8); level 1: (0.25·48, 0.75·32) = (12, 24).
+        #expect(sampled.points[0] == [.init(x: 24, y: 8, weight: 0.75, level: 0, head: 0), .init(x: 12, y: 24, weight: 0.25, level: 1, head: 0)])
+    }
+
+    @Test func discsAreColouredByLevelAndSizedByWeight() throws {
+        // Drawn on a picture twice the input's size: centres (48, 16) and (24, 48); radii
+        // 6 for the heaviest point and 6·√(0.25/0.75) ≈ 3.46 for the other.
+        let picture = try points().picture(query: 0, on: RGBImage(width: 90, height: 60, fill: (0, 0, 0)), largest: 6)
+        func pixel(_ x: Int, _ y: Int) -> (UInt8, UInt8, UInt8) {
+            let i = (y * picture.width + x) * 3
+            return (picture.pixels[i], picture.pixels[i + 1], picture.pixels[i + 2])
+        }
+        let (level0, level1) = (Drawing.colour(forClass: 0), Drawing.colour(forClass: 1))
+        #expect(pixel(48, 16) == level0 && pixel(53, 16) == level0 && pixel(48, 21) == level0)
+        #expect(pixel(55, 16) == (0, 0, 0))
+        #expect(pixel(24, 48) == level1 && pixel(26, 48) == level1)
+        #expect(pixel(28, 48) == (0, 0, 0) && pixel(24, 52) == (0, 0, 0))
+    }
+
+    @Test func shapesThatDoNotFitAreRefused() {
+        let locations = Tensor.zeros([1, 1, 1, 2, 1, 2]), weights = Tensor.zeros([1, 1, 1, 2, 1])
+        #expect(throws: SamplingPointsError.self) {
+            try SamplingPoints(locations: locations, weights: Tensor.zeros([1, 1, 1, 2, 2]), spatialShapes: [(4, 6), (2, 3)], inputSize: (30, 45))
+        }
+        #expect(throws: SamplingPointsError.self) {       // a 5×6 level is no stride of a 30×45 input
+            try SamplingPoints(locations: locations, weights: weights, spatialShapes: [(5, 6), (2, 3)], inputSize: (30, 45))
+        }
+    }
+}

@@ -31,4 +31,30 @@ import Testing
         _ = layer(target, memory: memory)
         #expect(recorder.records.count == 2)
     }
+
+    /// Deformable attention under the recorder: the recorded locations and weights, sampled
+    /// from the projected input by the composite grid-sample path and projected out, give the
+    /// layer's output — the points are where the layer sampled. Each head's weights are a
+    /// distribution over its L·P points.
+    @Test func recordsWhereDeformableAttentionSamples() {
+        let attention = MultiScaleDeformableAttention(dModel: 8, levels: 2, heads: 2, points: 2)
+        attention.samplingOffsets.weight.value = Initialization.uniform(attention.samplingOffsets.weight.shape, bound: 0.5)
+        attention.attentionWeights.weight.value = Initialization.uniform(attention.attentionWeights.weight.shape, bound: 0.5)
+        attention.convert(to: .float64)
+        let shapes = [(3, 4), (2, 2)]
+        let query = randomTensor([1, 3, 8], seed: 4), input = randomTensor([1, 16, 8], seed: 5)
+        let references = randomTensor([1, 3, 2, 2], seed: 6, low: 0.2, high: 0.8)
+        let recorder = AttentionRecorder(model: attention)
+        let output = recorder.record { attention(query: query, referencePoints: references, input: input, spatialShapes: shapes) }
+        #expect(recorder.samplings.count == 1 && recorder.records.isEmpty)
+        let record = recorder.samplings[0]
+        #expect(record.locations.shape == [1, 3, 2, 2, 2, 2] && record.weights.shape == [1, 3, 2, 2, 2])
+        #expect(record.spatialShapes.map { [$0.height, $0.width] } == [[3, 4], [2, 2]])
+        let value = attention.valueProj(input).reshaped([1, 16, 2, 4])
+        let resampled = attention.outputProj(Tensor.compositeDeformableSampling(value: value, spatialShapes: shapes,
+                                                                                locations: record.locations, weights: record.weights))
+        #expect(maxAbsDifference(resampled.doubles(), output.doubles()) < 1e-12)
+        let perHead = record.weights.reshaped([6, 4]).sum(axis: 1).doubles()
+        #expect(perHead.allSatisfy { Swift.abs($0 - 1) < 1e-12 })
+    }
 }

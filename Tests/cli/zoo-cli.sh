@@ -97,6 +97,11 @@ check "eval an exported model" 0 "$zoo" eval "$run/shared.safetensors" --json
     || { failed=$((failed + 1)); echo "FAIL export drops the optimizer state"; }
 check "attention maps" 0 "$zoo" attention --checkpoint "$run/out" --top 2 --output "$run/attention" "$shapes/val/000000.png"
 expect "attention writes the picture of the last decoder layer" 'grep -q "decoder.layers.0.multihead_attn" <<<"$LAST_OUTPUT" && [ "$(head -c 4 "$run/attention/000000.png" | od -An -c | tr -d " ")" = "211PNG" ]'
+check "encoder self-attention at two pixels" 0 "$zoo" attention --checkpoint "$run/out" --top 1 --pixel 32,32 --pixel 10,50 --output "$run/attention-pixels" "$shapes/val/000000.png"
+expect "the pixels' panels come from the last encoder layer" 'grep -q "encoder.layers.[0-9]*.self_attn" <<<"$LAST_OUTPUT" && [ -f "$run/attention-pixels/000000.png" ]'
+check "a pixel that is not x,y" 64 "$zoo" attention --checkpoint "$run/out" --pixel 64 "$shapes/val/000000.png"
+check "a pixel outside the image" 1 "$zoo" attention --checkpoint "$run/out" --pixel 500,3 --output "$run/attention-pixels" "$shapes/val/000000.png"
+expect "the error names the pixel and the image size" 'grep -q "500,3 lies outside .*64×64" <<<"$LAST_OUTPUT"'
 check "plot a run" 0 "$zoo" plot "$run/out" --output "$run/plot.png"
 expect "plot writes a PNG of the loss" 'grep -q "train/loss" <<<"$LAST_OUTPUT" && [ "$(head -c 4 "$run/plot.png" | od -An -c | tr -d " ")" = "211PNG" ]'
 check "plot an unlogged metric" 1 "$zoo" plot "$run/out" --metric eval/nothing --output "$run/none.png"
@@ -150,8 +155,10 @@ check "eval deformable-detr beside detr" 0 "$zoo" eval "$run/def" "$run/out" --l
 check "predict deformable-detr" 0 "$zoo" predict --checkpoint "$run/def" --threshold 0 --top 3 --output "$run/defpred" "$shapes/val/000000.png"
 grep -q "000000.png: 3 detections" <<<"$LAST_OUTPUT" && [ -f "$run/defpred/000000.png" ] \
     || { failed=$((failed + 1)); echo "FAIL predict deformable-detr draws the top three: $LAST_OUTPUT"; }
-check "attention maps of deformable-detr" 1 "$zoo" attention --checkpoint "$run/def" --output "$run/def-attention" "$shapes/val/000000.png"
-expect "attention says deformable-detr samples points" 'grep -q "samples points" <<<"$LAST_OUTPUT"'
+check "sampling points of deformable-detr" 0 "$zoo" attention --checkpoint "$run/def" --top 2 --output "$run/def-attention" "$shapes/val/000000.png"
+expect "deformable-detr's points are its last decoder layer's cross-attention" 'grep -q "decoder.layers.[0-9]*.cross_attn" <<<"$LAST_OUTPUT" && [ "$(head -c 4 "$run/def-attention/000000.png" | od -An -c | tr -d " ")" = "211PNG" ]'
+check "deformable-detr's encoder points at a pixel" 0 "$zoo" attention --checkpoint "$run/def" --top 1 --pixel 40,50 --output "$run/def-attention" "$shapes/val/000000.png"
+expect "the pixel's panel comes from the last encoder layer" 'grep -q "encoder.layers.[0-9]*.self_attn" <<<"$LAST_OUTPUT"'
 check "export deformable-detr" 0 "$zoo" export "$run/def" --output "$run/def.safetensors"
 # SMCA-DETR and Stacked-DETR through the same commands, with the original argument names.
 cat > "$run/tiny-smca.json" <<'JSON'
