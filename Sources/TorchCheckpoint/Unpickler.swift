@@ -112,10 +112,10 @@ public struct Unpickler {
             case 0x31: _ = try popMark(at: at)                                      // POP_MARK
             case 0x32: stack.append(try pop(1, at: at)[0]); stack.append(stack.last!)   // DUP
             case 0x71: memo[Int(try byte())] = try peek(at: at)                     // BINPUT
-            case 0x72: memo[try length(4)] = try peek(at: at)                       // LONG_BINPUT
+            case 0x72: memo[try memoIndex()] = try peek(at: at)                     // LONG_BINPUT
             case 0x94: memo[memo.count] = try peek(at: at)                          // MEMOIZE
             case 0x68: stack.append(try recall(Int(try byte()), at: at))            // BINGET
-            case 0x6a: stack.append(try recall(try length(4), at: at))              // LONG_BINGET
+            case 0x6a: stack.append(try recall(try memoIndex(), at: at))            // LONG_BINGET
             case 0x63:                                                              // GLOBAL "module\nname\n"
                 let module = try line(at: at), name = try line(at: at)
                 stack.append(try global(module, name))
@@ -243,6 +243,12 @@ public struct Unpickler {
         let value = try littleEndian(count)
         guard value <= UInt64(bytes.count - position) else { throw PickleError.truncated(at: at) }
         return Int(value)
+    }
+
+    /// The 4-byte memo index of LONG_BINPUT and LONG_BINGET (a key, not a length: it may
+    /// exceed the bytes that follow).
+    private mutating func memoIndex() throws -> Int {
+        Int(try littleEndian(4))
     }
 
     private mutating func long(count: Int) throws -> PickleValue {

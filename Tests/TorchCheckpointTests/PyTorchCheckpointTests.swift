@@ -134,4 +134,15 @@ import Testing
         var refused = Unpickler(bytes: forbidden) { _ in .none }
         #expect(throws: PickleError.forbiddenGlobal("os.system")) { try refused.load() }
     }
+
+    /// LONG_BINPUT and LONG_BINGET carry a memo index, which may be larger than the bytes
+    /// left in the pickle (a large state dict memoises thousands of objects in its last
+    /// few kilobytes): index 5000 in a pickle of 17 bytes.
+    @Test func longMemoIndicesAreKeysNotLengths() throws {
+        // PROTO 2, BININT1 7, LONG_BINPUT 5000, POP, LONG_BINGET 5000, STOP.
+        let index: [UInt8] = [0x88, 0x13, 0, 0]                                                // 5000, little-endian
+        var unpickler = Unpickler(bytes: [0x80, 2, 0x4b, 7, 0x72] + index + [0x30, 0x6a] + index + [0x2e]) { _ in .none }
+        guard case .int(let value) = try unpickler.load() else { Issue.record("not an int"); return }
+        #expect(value == 7)
+    }
 }
