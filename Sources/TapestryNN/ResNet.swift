@@ -88,6 +88,14 @@ public final class ResNet: Layer, StagedBackbone {
         (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3])
         stageChannels = stagePlanes.map { $0 * expansion }
         fc = classes.map { Linear(stagePlanes[3] * expansion, $0) }
+        super.init()
+        // torchvision's initialization: every convolution N(0, 2/fanOut) (`kaiming_normal_`,
+        // mode fan_out, ReLU gain), norms at weight 1 and bias 0. It matters when the network
+        // trains from scratch with FrozenBatchNorm2d (identity statistics): with PyTorch's
+        // default convolution init, 2.4× narrower, every residual branch starts near zero.
+        for case let (_, conv as Conv2d) in namedModules() {
+            conv.weight.value = Initialization.kaimingNormalFanOut(conv.weight.shape)
+        }
     }
 
     /// The outputs of layer1 … layer4.
