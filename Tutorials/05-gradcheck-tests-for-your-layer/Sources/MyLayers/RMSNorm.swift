@@ -19,7 +19,9 @@ public final class RMSNorm: Layer {
     }
 
     override public func forward(_ input: Tensor) -> Tensor {
-        check(input.shape.last == weight.shape[0], "RMSNorm(\(weight.shape[0])): input has shape \(input.shape)")
+        guard input.shape.last == weight.shape[0] else {
+            fatalError("RMSNorm(\(weight.shape[0])): the input's last axis must have \(weight.shape[0]) features, got shape \(input.shape)")
+        }
         let meanSquare = (input * input).mean(axis: -1, keepDim: true)
         return input * (meanSquare + eps).rsqrt() * weight.value
     }
