@@ -4,25 +4,22 @@ import Tapestry
 /// A decoder's cross-attention as a picture: the weights of each query over the cells of
 /// the feature map it attends to, averaged over heads, laid over the image they came from.
 public struct CrossAttentionMap {
-    /// The feature map's cells (rows, columns) and its stride in input pixels.
-    public let grid: (height: Int, width: Int)
-    public let stride: Int
+    /// The feature map's cells and its stride in input pixels.
+    public let grid: FeatureMapGrid
     /// [Q][cells] weights averaged over heads (each row sums to 1 over the unpadded cells).
     public let weights: [[Double]]
     /// [Q][H][cells] per-head logit priors (SMCA's log-Gaussian maps), when the layer had them.
     public let priors: [[[Double]]]?
-    let inputSize: (height: Int, width: Int)
 
     /// `weights` [1, H, Q, S] of one image whose network input was `inputSize` pixels: the
     /// S keys are the ⌈h/s⌉×⌈w/s⌉ cells of the first stride s in 32, 16, 8, 64 that fits.
     public init(weights: Tensor, priors bias: Tensor? = nil, inputSize: (height: Int, width: Int)) throws(CrossAttentionMapError) {
         guard weights.rank == 4, weights.shape[0] == 1 else { throw .notOneImage(weights.shape) }
         let keys = weights.shape[3]
-        func cells(_ s: Int) -> (Int, Int) { ((inputSize.height + s - 1) / s, (inputSize.width + s - 1) / s) }
-        guard let stride = [32, 16, 8, 64].first(where: { cells($0).0 * cells($0).1 == keys }) else {
+        guard let grid = [32, 16, 8, 64].map({ FeatureMapGrid(inputSize: inputSize, stride: $0) }).first(where: { $0.height * $0.width == keys }) else {
             throw .noFeatureMap(keys: keys, inputSize: inputSize)
         }
-        (self.stride, grid, self.inputSize) = (stride, cells(stride), inputSize)
+        self.grid = grid
         let averaged = weights.mean(axis: 1).cast(to: .float64).doubles()        // [1, Q, S]
         let (heads, queries) = (weights.shape[1], weights.shape[2])
         self.weights = (0..<queries).map { Array(averaged[($0 * keys)..<(($0 + 1) * keys)]) }
@@ -42,7 +39,7 @@ public struct CrossAttentionMap {
             let colour = Drawing.colour(forClass: head)
             func inside(_ x: Int, _ y: Int) -> Bool {
                 guard x >= 0, y >= 0, x < image.width, y < image.height else { return false }
-                return prior[cell(y, of: image) * grid.width + cell(x: x, of: image)] >= peak - log(2.0)
+                return prior[grid.cellIndex(x: x, y: y, of: image)] >= peak - log(2.0)
             }
             for y in 0..<image.height {
                 for x in 0..<image.width where inside(x, y) && !(inside(x - 2, y) && inside(x + 2, y) && inside(x, y - 2) && inside(x, y + 2)) {
@@ -54,14 +51,6 @@ public struct CrossAttentionMap {
         return out
     }
 
-    /// The index of the cell (and, for an encoder's self-attention, of the query) under
-    /// pixel (x, y) of `image`.
-    public func cellIndex(x: Int, y: Int, of image: RGBImage) -> Int { cell(y, of: image) * grid.width + cell(x: x, of: image) }
-
-    /// The feature-map row of image row `y`, and the column of image column `x`.
-    func cell(_ y: Int, of image: RGBImage) -> Int { Swift.min(grid.height - 1, y * inputSize.height / image.height / stride) }
-    func cell(x: Int, of image: RGBImage) -> Int { Swift.min(grid.width - 1, x * inputSize.width / image.width / stride) }
-
     /// `image` (any size: the input was resized from it) with query `query`'s map over it:
     /// each pixel tinted by its cell's weight relative to the map's largest, on a
     /// black–red–yellow–white ramp, half and half with the image.
@@ -69,9 +58,9 @@ public struct CrossAttentionMap {
         let row = weights[query], peak = Swift.max(row.max() ?? 0, .leastNonzeroMagnitude)
         var out = image
         for y in 0..<image.height {
-            let rowStart = cell(y, of: image) * grid.width
+            let rowStart = grid.row(y, of: image) * grid.width
             for x in 0..<image.width {
-                let t = row[rowStart + cell(x: x, of: image)] / peak
+                let t = row[rowStart + grid.column(x, of: image)] / peak
                 let ramp = [Swift.min(1, 3 * t), Swift.min(1, Swift.max(0, 3 * t - 1)), Swift.min(1, Swift.max(0, 3 * t - 2))]
                 let i = (y * image.width + x) * 3
                 for c in 0..<3 { out.pixels[i + c] = UInt8((Double(image.pixels[i + c]) * 0.5 + ramp[c] * 255 * 0.5).rounded()) }

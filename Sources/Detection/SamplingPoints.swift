@@ -16,9 +16,10 @@ public struct SamplingPoints {
 
     /// [Q][M·L·P] points of each query.
     public let points: [[Point]]
+    /// Each level's cells and stride.
+    public let levels: [FeatureMapGrid]
     /// Each level's stride in input pixels.
-    public let strides: [Int]
-    let inputSize: (height: Int, width: Int)
+    public var strides: [Int] { levels.map(\.stride) }
 
     /// `locations` [1, Q, M, L, P, 2] (normalized over each level's map, grid_sample's
     /// convention: 0 and 1 are the map's outer edges) and `weights` [1, Q, M, L, P] of one
@@ -30,12 +31,12 @@ public struct SamplingPoints {
               weights.shape == Array(locations.shape.dropLast()) else {
             throw .shapes(locations: locations.shape, weights: weights.shape, levels: spatialShapes.count)
         }
-        var strides: [Int] = []
+        var grids: [FeatureMapGrid] = []
         for (level, shape) in spatialShapes.enumerated() {
-            guard let stride = (2...7).map({ 1 << $0 }).first(where: {
-                (inputSize.height + $0 - 1) / $0 == shape.height && (inputSize.width + $0 - 1) / $0 == shape.width
-            }) else { throw .noStride(level: level, shape: shape, inputSize: inputSize) }
-            strides.append(stride)
+            guard let grid = (2...7).map({ FeatureMapGrid(inputSize: inputSize, stride: 1 << $0) })
+                .first(where: { $0.height == shape.height && $0.width == shape.width })
+            else { throw .noStride(level: level, shape: shape, inputSize: inputSize) }
+            grids.append(grid)
         }
         let (queries, heads, levels, perLevel) = (locations.shape[1], locations.shape[2], locations.shape[3], locations.shape[4])
         let xy = locations.cast(to: .float64).contiguous().doubles(), w = weights.cast(to: .float64).contiguous().doubles()
@@ -44,7 +45,7 @@ public struct SamplingPoints {
             var row: [Point] = []
             for m in 0..<heads {
                 for l in 0..<levels {
-                    let extent = (x: Double(strides[l] * spatialShapes[l].width), y: Double(strides[l] * spatialShapes[l].height))
+                    let extent = (x: Double(grids[l].stride * grids[l].width), y: Double(grids[l].stride * grids[l].height))
                     for p in 0..<perLevel {
                         let index = ((q * heads + m) * levels + l) * perLevel + p
                         row.append(Point(x: xy[2 * index] * extent.x, y: xy[2 * index + 1] * extent.y, weight: w[index], level: l, head: m))
@@ -53,8 +54,12 @@ public struct SamplingPoints {
             }
             points.append(row)
         }
-        (self.points, self.strides, self.inputSize) = (points, strides, inputSize)
+        (self.points, self.levels) = (points, grids)
     }
+
+    /// The query of a self-attention over the levels' tokens whose cell lies under pixel
+    /// (x, y) of `image`, on the finest level (the first).
+    public func finestQuery(x: Int, y: Int, of image: RGBImage) -> Int { levels[0].cellIndex(x: x, y: y, of: image) }
 
     /// `image` (of any size: the input was resized from it) with query `query`'s points: a
     /// disc in its level's colour, of radius `largest`·√(weight / the query's largest weight)
@@ -63,6 +68,7 @@ public struct SamplingPoints {
     public func picture(query: Int, on image: RGBImage, largest: Double = 6) -> RGBImage {
         var canvas = image
         let heaviest = Swift.max(points[query].map(\.weight).max() ?? 0, .leastNonzeroMagnitude)
+        let inputSize = levels[0].inputSize
         let (sx, sy) = (Double(image.width) / Double(inputSize.width), Double(image.height) / Double(inputSize.height))
         for point in points[query].sorted(by: { $0.weight < $1.weight }) {
             let radius = Swift.max(1, largest * (point.weight / heaviest).squareRoot())

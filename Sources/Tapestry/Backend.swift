@@ -137,7 +137,7 @@ public struct DeformableGeometry: Sendable, Equatable {
         (self.batch, self.tokens, self.heads, self.channels, self.queries, self.points, self.levels) =
             (batch, tokens, heads, channels, queries, points, levels)
         self.valueHeads = valueHeads ?? heads
-        precondition(self.valueHeads == heads || self.valueHeads == 1, "DeformableGeometry: the value has \(self.valueHeads) heads, must be \(heads) or 1")
+        check(self.valueHeads == heads || self.valueHeads == 1, "DeformableGeometry: the value has \(self.valueHeads) heads, must be \(heads) or 1")
     }
 }
 

@@ -62,11 +62,12 @@ extension Backend {
         let (gOut, gValue, gLoc, gW) = (UnsafeSendable(gradOut), UnsafeSendable(gradValue), UnsafeSendable(gradLocations),
                                         UnsafeSendable(gradWeights))
         let work = g.batch * g.queries * g.heads * g.levels.count * g.points * g.channels
+        // Each item is one (b, m) pair, or one image with all its heads when they share value rows.
         let headsPerItem = g.valueHeads == 1 && gradValue != nil ? g.heads : 1
         Parallel.forEach(g.batch * g.heads / headsPerItem, parallel: work > 1 << 15) { item in
-            let b = item * headsPerItem / g.heads
+            let (b, firstHead) = (item * headsPerItem / g.heads, item * headsPerItem % g.heads)
             let c = g.channels
-            for m in (item * headsPerItem % g.heads)..<(item * headsPerItem % g.heads + headsPerItem) {
+            for m in firstHead..<(firstHead + headsPerItem) {
                 for q in 0..<g.queries {
                     let upstream = gOut.value + ((b * g.queries + q) * g.heads + m) * c
                     for (l, level) in g.levels.enumerated() {
@@ -74,8 +75,8 @@ extension Backend {
                             let index = g.sampleIndex(b: b, q: q, m: m, l: l, p: p)
                             let neighbours = BilinearNeighbours(x: locations.value[2 * index], y: locations.value[2 * index + 1], level: level)
                             let attention = weights.value[index]
-                            // d[dy][dx]: the upstream gradient · neighbour (dy, dx)'s value (0 outside the level).
-                            var dots: (T, T, T, T) = (0, 0, 0, 0)
+                            // dots[2·dy + dx]: the upstream gradient · neighbour (dy, dx)'s value (0 outside the level).
+                            var dots = SIMD4<T>()
                             for dy in 0...1 {
                                 for dx in 0...1 {
                                     guard let token = neighbours.token(dy, dx) else { continue }
@@ -86,16 +87,11 @@ extension Backend {
                                         let w = attention * neighbours.weight(dy, dx)
                                         for i in 0..<c { target[i] += w * upstream[i] }
                                     }
-                                    switch (dy, dx) {
-                                    case (0, 0): dots.0 = dot
-                                    case (0, 1): dots.1 = dot
-                                    case (1, 0): dots.2 = dot
-                                    default: dots.3 = dot
-                                    }
+                                    dots[2 * dy + dx] = dot
                                 }
                             }
                             let (fx, fy) = (neighbours.fx, neighbours.fy)
-                            let (d00, d01, d10, d11) = dots
+                            let (d00, d01, d10, d11) = (dots[0], dots[1], dots[2], dots[3])
                             gW.value[index] = (1 - fx) * (1 - fy) * d00 + fx * (1 - fy) * d01 + (1 - fx) * fy * d10 + fx * fy * d11
                             let du = (1 - fy) * (d01 - d00) + fy * (d11 - d10)
                             let dv = (1 - fx) * (d10 - d00) + fx * (d11 - d01)

@@ -115,9 +115,10 @@ public final class MultiScaleDeformableAttention: Module {
         if samplesFirst(queries: lq, tokens: s) {
             // Each head's attention-weighted sum of the input, [B, Lq, M, d], and the mass of
             // its weights on valid tokens, [B, Lq, M].
-            let validity = padding.map { Tensor.ones([b, s, 1], dtype: input.dtype).maskedFill($0, value: 0) }
+            let ones = Tensor.ones([b, s, 1], dtype: input.dtype)
+            let validity = padding.map { ones.maskedFill($0, value: 0) } ?? ones
             let sampledInput = sample((padding.map { input.maskedFill($0, value: 0) } ?? input).reshaped([b, s, 1, d]))
-            let mass = sample((validity ?? Tensor.ones([b, s, 1], dtype: input.dtype)).reshaped([b, s, 1, 1]))
+            let mass = sample(validity.reshaped([b, s, 1, 1]))
             // Head m's rows of W_v applied to head m's sum: [M, B·Lq, d] · [M, d, d/M].
             let dh = d / heads
             let perHead = sampledInput.reshaped([b * lq, heads, d]).permuted([1, 0, 2])

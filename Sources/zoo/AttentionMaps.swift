@@ -124,15 +124,13 @@ struct AttentionMaps: ParsableCommand {
         var panel: RGBImage, layer: String
         if let attention = recorder.records.last(where: { isEncoder($0.layer) }) {
             let maps = try CrossAttentionMap(weights: attention.weights, inputSize: inputSize)
-            panel = Drawing.enlarged(maps.overlay(query: maps.cellIndex(x: pixel.x, y: pixel.y, of: image), on: image), by: scale)
+            panel = Drawing.enlarged(maps.overlay(query: maps.grid.cellIndex(x: pixel.x, y: pixel.y, of: image), on: image), by: scale)
             layer = attention.layer
         } else if let sampling = recorder.samplings.last(where: { isEncoder($0.layer) }) {
             let points = try SamplingPoints(locations: sampling.locations, weights: sampling.weights, spatialShapes: sampling.spatialShapes,
                                             inputSize: inputSize)
-            let finest = sampling.spatialShapes[0]
-            let row = min(finest.height - 1, pixel.y * inputSize.height / image.height / points.strides[0])
-            let column = min(finest.width - 1, pixel.x * inputSize.width / image.width / points.strides[0])
-            panel = points.picture(query: row * finest.width + column, on: Drawing.enlarged(image, by: scale), largest: 6 * Double(scale))
+            panel = points.picture(query: points.finestQuery(x: pixel.x, y: pixel.y, of: image), on: Drawing.enlarged(image, by: scale),
+                                   largest: 6 * Double(scale))
             layer = sampling.layer
         } else {
             throw ValidationError("this model records no encoder self-attention to draw")

@@ -158,7 +158,7 @@ struct BenchLayers: ParsableCommand {
         let memory = Tensor.normal([2, tokens, 256], generator: &rng)
         let references = Tensor.uniform([2, 300, 4, 2], generator: &rng)
         let variants: [(String, Bool, MultiScaleDeformableAttention.ProjectionOrder)] = [
-            ("fused, sample then project (automatic)", true, .sampleThenProject),
+            ("fused, automatic order (sample then project here)", true, .automatic),
             ("fused, project then sample", true, .projectThenSample),
             ("composite, project then sample", false, .projectThenSample),
         ]

@@ -68,7 +68,7 @@ import Testing
     @Test func cellsHeadsAndTint() throws {
         let head0: [Double] = [0.5, 0.5, 0, 0, 0, 0], head1: [Double] = [0.1, 0.1, 0, 0, 0, 0.8]
         let map = try CrossAttentionMap(weights: Tensor(head0 + head1, shape: [1, 2, 1, 6]), inputSize: (64, 96))
-        #expect(map.stride == 32 && map.grid == (2, 3))
+        #expect(map.grid.stride == 32 && map.grid.height == 2 && map.grid.width == 3)
         #expect(zip(map.weights[0], [0.3, 0.3, 0, 0, 0, 0.4]).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
         // The original image is twice the input's size: cell (1, 2) covers pixels x 128…191, y 64…127.
         let image = RGBImage(width: 192, height: 128, fill: (100, 100, 100))
@@ -142,6 +142,15 @@ import Testing
         #expect(pixel(55, 16) == (0, 0, 0))
         #expect(pixel(24, 48) == level1 && pixel(26, 48) == level1)
         #expect(pixel(28, 48) == (0, 0, 0) && pixel(24, 52) == (0, 0, 0))
+    }
+
+    /// The finest level's cell under a pixel of a picture twice the input's size: pixel
+    /// (50, 20) is input pixel (25, 10), cell row 10/8 = 1, column 25/8 = 3 of 6: query 9;
+    /// the last pixel (89, 59) is input (44, 29): row 3, column 5, query 23.
+    @Test func aPixelFindsItsFinestCell() throws {
+        let sampled = try points(), picture = RGBImage(width: 90, height: 60)
+        #expect(sampled.finestQuery(x: 50, y: 20, of: picture) == 9)
+        #expect(sampled.finestQuery(x: 89, y: 59, of: picture) == 23)
     }
 
     @Test func shapesThatDoNotFitAreRefused() {
