@@ -70,6 +70,8 @@ test: deps
 	$(SWIFT) run $(RELEASE) Tutorial03TrainYourOwnModel
 	$(SWIFT) run $(RELEASE) Tutorial04TrainAnyZooModel
 	$(SWIFT) test --package-path Tutorials/05-gradcheck-tests-for-your-layer
+	$(SWIFT) test --package-path Tutorials/06-backend-and-kernel
+	$(SWIFT) test --package-path Tutorials/06-backend-and-kernel --disable-default-traits --scratch-path Tutorials/06-backend-and-kernel/.build-reference
 
 zoo: deps
 	$(SWIFT) build $(RELEASE) --product zoo
