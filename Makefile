@@ -72,6 +72,8 @@ test: deps
 	$(SWIFT) test --package-path Tutorials/05-gradcheck-tests-for-your-layer
 	$(SWIFT) test --package-path Tutorials/06-backend-and-kernel
 	$(SWIFT) test --package-path Tutorials/06-backend-and-kernel --disable-default-traits --scratch-path Tutorials/06-backend-and-kernel/.build-reference
+	$(ZOO) parity Tutorials/07-reproduce-a-paper/detr-r18-aux.safetensors --quiet
+	$(ZOO) parity Tutorials/07-reproduce-a-paper/detr-r18-aux.safetensors --quiet --dtype float32
 
 zoo: deps
 	$(SWIFT) build $(RELEASE) --product zoo
