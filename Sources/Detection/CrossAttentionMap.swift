@@ -51,23 +51,9 @@ public struct CrossAttentionMap {
         return out
     }
 
-    /// `image` (any size: the input was resized from it) with query `query`'s map over it:
-    /// each pixel tinted by its cell's weight relative to the map's largest, on a
-    /// black–red–yellow–white ramp, half and half with the image.
-    public func overlay(query: Int, on image: RGBImage) -> RGBImage {
-        let row = weights[query], peak = Swift.max(row.max() ?? 0, .leastNonzeroMagnitude)
-        var out = image
-        for y in 0..<image.height {
-            let rowStart = grid.row(y, of: image) * grid.width
-            for x in 0..<image.width {
-                let t = row[rowStart + grid.column(x, of: image)] / peak
-                let ramp = [Swift.min(1, 3 * t), Swift.min(1, Swift.max(0, 3 * t - 1)), Swift.min(1, Swift.max(0, 3 * t - 2))]
-                let i = (y * image.width + x) * 3
-                for c in 0..<3 { out.pixels[i + c] = UInt8((Double(image.pixels[i + c]) * 0.5 + ramp[c] * 255 * 0.5).rounded()) }
-            }
-        }
-        return out
-    }
+    /// `image` (any size: the input was resized from it) with query `query`'s map over it
+    /// (`FeatureMapGrid.overlay`).
+    public func overlay(query: Int, on image: RGBImage) -> RGBImage { grid.overlay(weights[query], on: image) }
 }
 
 public enum CrossAttentionMapError: Error, CustomStringConvertible {

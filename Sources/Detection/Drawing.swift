@@ -11,6 +11,12 @@ public enum Drawing {
         return palette[((index % palette.count) + palette.count) % palette.count]
     }
 
+    /// The black–red–yellow–white ramp of the attention pictures at t in [0, 1], each
+    /// channel in [0, 1].
+    public static func heat(_ t: Double) -> [Double] {
+        [Swift.min(1, 3 * t), Swift.min(1, Swift.max(0, 3 * t - 1)), Swift.min(1, Swift.max(0, 3 * t - 2))]
+    }
+
     /// The image scaled up `factor` times by repeating pixels.
     public static func enlarged(_ image: RGBImage, by factor: Int) -> RGBImage {
         guard factor > 1 else { return image }

@@ -33,9 +33,7 @@ public struct SamplingPoints {
         }
         var grids: [FeatureMapGrid] = []
         for (level, shape) in spatialShapes.enumerated() {
-            guard let grid = (2...7).map({ FeatureMapGrid(inputSize: inputSize, stride: 1 << $0) })
-                .first(where: { $0.height == shape.height && $0.width == shape.width })
-            else { throw .noStride(level: level, shape: shape, inputSize: inputSize) }
+            guard let grid = FeatureMapGrid(inputSize: inputSize, cells: shape) else { throw .noStride(level: level, shape: shape, inputSize: inputSize) }
             grids.append(grid)
         }
         let (queries, heads, levels, perLevel) = (locations.shape[1], locations.shape[2], locations.shape[3], locations.shape[4])

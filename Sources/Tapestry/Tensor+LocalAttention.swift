@@ -51,12 +51,18 @@ extension Tensor {
     /// as the SASA reference code computes it.
     public static func compositeLocalAttention(query: Tensor, key: Tensor, value: Tensor, relative: Tensor, heads: Int, kernelSize: Int) -> Tensor {
         let g = LocalAttentionGeometry(query: query, key: key, value: value, relative: relative, heads: heads, kernelSize: kernelSize)
-        let (b, n, d, k, p) = (g.batch, heads, g.channels, kernelSize, g.padding)
-        func windows(_ x: Tensor) -> Tensor { x.unfold(kernel: (k, k), padding: (p, p)).reshaped([b, n, d, k * k, g.pixels]) }
-        let q = query.reshaped([b, n, d, 1, g.pixels])
-        let logits = (q * (windows(key) + relative.reshaped([1, n, d, k * k, 1]))).sum(axis: 2)
-        let weights = logits.softmax(axis: 2)                                              // [B, N, k², H·W]
-        return (weights.unsqueezed(axis: 2) * windows(value)).sum(axis: 3).reshaped([b, n * d, g.height, g.width])
+        let weights = localAttentionWeights(query: query, key: key, relative: relative, heads: heads, kernelSize: kernelSize)
+        return (weights.unsqueezed(axis: 2) * g.windows(value)).sum(axis: 3).reshaped([g.batch, heads * g.channels, g.height, g.width])
+    }
+
+    /// The attention weights of `localAttention`, [B, heads, k², H·W]: for each head and
+    /// pixel (i, j), the softmax over the window offsets a·k + b of q_ij·(k_{i+a−p, j+b−p} + R_ab)
+    /// (neighbours outside the image included, with key 0).
+    public static func localAttentionWeights(query: Tensor, key: Tensor, relative: Tensor, heads: Int, kernelSize: Int) -> Tensor {
+        let g = LocalAttentionGeometry(query: query, key: key, value: key, relative: relative, heads: heads, kernelSize: kernelSize)
+        let q = query.reshaped([g.batch, heads, g.channels, 1, g.pixels])
+        let logits = (q * (g.windows(key) + relative.reshaped([1, heads, g.channels, g.window, 1]))).sum(axis: 2)
+        return logits.softmax(axis: 2)
     }
 }
 
@@ -66,6 +72,11 @@ struct LocalAttentionGeometry: Sendable {
     var padding: Int { (kernelSize - 1) / 2 }
     var pixels: Int { height * width }
     var window: Int { kernelSize * kernelSize }
+
+    /// Each pixel's k×k neighbourhood of x [B, heads·d, H, W] (zero-padded), [B, heads, d, k², H·W].
+    func windows(_ x: Tensor) -> Tensor {
+        x.unfold(kernel: (kernelSize, kernelSize), padding: (padding, padding)).reshaped([batch, heads, channels, window, pixels])
+    }
 
     init(query: Tensor, key: Tensor, value: Tensor, relative: Tensor, heads: Int, kernelSize: Int) {
         check(query.rank == 4 && key.shape == query.shape && value.shape == query.shape,

@@ -1,7 +1,8 @@
 import Tapestry
 
 /// Collects the attention weights of every `MultiheadAttention` of a model while it runs,
-/// and the sampling points of every `MultiScaleDeformableAttention`, by the layer's
+/// the sampling points of every `MultiScaleDeformableAttention` and the neighbourhood
+/// weights of every `LocalSelfAttention`, by the layer's
 /// state-dict name, without any change to the model's code (DETR's own notebooks hook
 /// `multihead_attn` for the same pictures):
 ///
@@ -33,8 +34,19 @@ public final class AttentionRecorder: @unchecked Sendable {
         public let spatialShapes: [(height: Int, width: Int)]
     }
 
+    /// One local self-attention call (`LocalSelfAttention`, SASA): each pixel's weights over
+    /// its k×k neighbourhood.
+    public struct NeighbourhoodRecord {
+        public let layer: String
+        /// [B, heads, k², H, W]: softmax over the window offsets a·k + b (row a, column b,
+        /// centred on the pixel), neighbours outside the map included.
+        public let weights: Tensor
+        public let kernelSize: Int
+    }
+
     public private(set) var records: [Record] = []
     public private(set) var samplings: [SamplingRecord] = []
+    public private(set) var neighbourhoods: [NeighbourhoodRecord] = []
     private let names: [ObjectIdentifier: String]
 
     @TaskLocal static var active: AttentionRecorder?
@@ -55,6 +67,10 @@ public final class AttentionRecorder: @unchecked Sendable {
     func addSampling(_ layer: Module, locations: Tensor, weights: Tensor, spatialShapes: [(Int, Int)]) {
         samplings.append(SamplingRecord(layer: name(of: layer), locations: locations.detached(), weights: weights.detached(),
                                         spatialShapes: spatialShapes.map { (height: $0.0, width: $0.1) }))
+    }
+
+    func addNeighbourhood(_ layer: Module, weights: Tensor, kernelSize: Int) {
+        neighbourhoods.append(NeighbourhoodRecord(layer: name(of: layer), weights: weights.detached(), kernelSize: kernelSize))
     }
 
     private func name(of layer: Module) -> String { names[ObjectIdentifier(layer)] ?? "\(type(of: layer))" }

@@ -54,6 +54,10 @@ public final class LocalSelfAttention: Layer {
         // Bias-free 1×1 projections commute with zero padding: keys and values of padded
         // positions are 0, as when the input is padded first.
         let (q, k, v, r) = (queryConv(input), keyConv(input), valueConv(input), relativeTable())
+        if let recorder = AttentionRecorder.active {
+            let weights = noGrad { Tensor.localAttentionWeights(query: q, key: k, relative: r, heads: heads, kernelSize: kernelSize) }
+            recorder.addNeighbourhood(self, weights: weights.reshaped(Array(weights.shape.prefix(3)) + [input.shape[2], input.shape[3]]), kernelSize: kernelSize)
+        }
         return fused ? Tensor.localAttention(query: q, key: k, value: v, relative: r, heads: heads, kernelSize: kernelSize)
                      : Tensor.compositeLocalAttention(query: q, key: k, value: v, relative: r, heads: heads, kernelSize: kernelSize)
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Classification
 import Detection
 import Foundation
 import Tapestry
@@ -11,7 +12,7 @@ import Zoo
 struct AttentionMaps: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attention",
-        abstract: "Draw the decoder cross-attention of a detector's top-scoring queries over each image (PNG per image).",
+        abstract: "Draw where a model attends: a detector's top queries, or a SASA classifier's neighbourhoods at pixels (PNG per image).",
         discussion: """
             Each picture shows the image with the top queries' boxes, then one panel per query. For the \
             detectors whose decoder attends with MultiheadAttention (detr, smca, stacked-detr): the query's \
@@ -20,7 +21,10 @@ struct AttentionMaps: ParsableCommand {
             panel per query outlines each head's Gaussian prior (the cells within half its peak) in the head's \
             colour. For deformable-detr: every head's sampling points on every feature level, as discs coloured \
             by level whose area is proportional to the point's attention weight. With --pixel x,y, one more panel \
-            per pixel shows the last encoder layer's self-attention of the cell under it, the same way.
+            per pixel shows the last encoder layer's self-attention of the cell under it, the same way. For a \
+            classifier with local self-attention (sasa-resnet), --pixel is required: at each pixel, the last \
+            attention layer of every stage shows the weights of the cell under it over its k×k neighbourhood \
+            (averaged over heads, the window outlined), and beside it each head's k×k weights.
             """)
 
     @Argument(help: "Images (PNG or JPEG).")
@@ -57,7 +61,10 @@ struct AttentionMaps: ParsableCommand {
 
     func run() throws {
         do {
-            let (detector, settings, _, _) = try ZooRun.load(checkpoint: checkpoint, warn: warn)
+            let opened = try ZooRun.open(checkpoint: checkpoint, warn: warn)
+            if let classifier = opened.model as? any Classifier { return try drawNeighbourhoods(classifier, settings: opened.settings) }
+            guard let detector = opened.model as? any Detector else { throw ValidationError("\(opened.entry.name) is neither a detector nor a classifier") }
+            let settings = opened.settings
             let data = try settings.decode(DetectionDataConfig.self, section: "data")
             let names = try Predict.categoryNames(settings)
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -135,9 +142,16 @@ struct AttentionMaps: ParsableCommand {
         } else {
             throw ValidationError("this model records no encoder self-attention to draw")
         }
-        let (centreX, centreY) = ((Double(pixel.x) + 0.5) * Double(scale), (Double(pixel.y) + 0.5) * Double(scale))
-        Drawing.disc(&panel, x: centreX, y: centreY, radius: 2.5 * Double(scale), colour: (0, 0, 0))
-        Drawing.disc(&panel, x: centreX, y: centreY, radius: 1.5 * Double(scale), colour: (255, 255, 255))
+        Self.mark(&panel, pixel, scale: scale)
         return (panel, layer)
+    }
+
+    /// Marks `pixel` of an image drawn `scale` times enlarged: a white dot ringed in black,
+    /// at most 6 pixels across so it hides little of a small window.
+    static func mark(_ panel: inout RGBImage, _ pixel: (x: Int, y: Int), scale: Int) {
+        let (centreX, centreY) = ((Double(pixel.x) + 0.5) * Double(scale), (Double(pixel.y) + 0.5) * Double(scale))
+        let radius = min(2.5 * Double(scale), 6)
+        Drawing.disc(&panel, x: centreX, y: centreY, radius: radius, colour: (0, 0, 0))
+        Drawing.disc(&panel, x: centreX, y: centreY, radius: 0.6 * radius, colour: (255, 255, 255))
     }
 }

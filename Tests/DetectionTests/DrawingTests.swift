@@ -163,3 +163,64 @@ import Testing
         }
     }
 }
+
+@Suite struct NeighbourhoodMapTests {
+    /// Two heads of a 3×3 window on a 3×4 map over a 6×8 input (stride 2). Entry (head h,
+    /// offset o, row r, column c) holds 1000h + 100o + 10r + c, so every read names its source.
+    func map() throws -> NeighbourhoodMap {
+        var values: [Double] = []
+        for h in 0..<2 { for o in 0..<9 { for r in 0..<3 { for c in 0..<4 { values.append(Double(1000 * h + 100 * o + 10 * r + c)) } } } }
+        return try NeighbourhoodMap(weights: Tensor(values, shape: [1, 2, 9, 3, 4], dtype: .float64), kernelSize: 3, inputSize: (6, 8))
+    }
+
+    @Test func aWindowIsItsOffsetsAtTheCell() throws {
+        let neighbourhood = try map()
+        #expect(neighbourhood.grid.stride == 2 && neighbourhood.heads == 2)
+        let expected: [Double] = (0..<9).map { 1023 + 100 * Double($0) }
+        #expect(neighbourhood.window(head: 1, row: 2, column: 3) == expected)
+    }
+
+    /// Cell (0, 0): offsets (a, b) with a, b ≥ 1 land inside, at (a − 1, b − 1); the heads'
+    /// mean of offset o at that cell is (100o + 1000 + 100o)/2 = 100o + 500.
+    @Test func cellWeightsPlaceTheWindowOnTheMapAndDropWhatFallsOutside() throws {
+        var expected = [Double](repeating: 0, count: 12)
+        (expected[0], expected[1], expected[4], expected[5]) = (900, 1000, 1200, 1300)
+        #expect(try map().cellWeights(row: 0, column: 0) == expected)
+    }
+
+    /// On a black 16×12 picture (twice the input): pixel (5, 3) is cell (0, 1); its window
+    /// covers rows −1…1 and columns 0…2, pixels [0, 12) × [0, 8) once clipped; outlined in white.
+    @Test func theOverlayOutlinesTheWindow() throws {
+        let picture = try map().overlay(x: 5, y: 3, on: RGBImage(width: 16, height: 12, fill: (0, 0, 0)))
+        func pixel(_ x: Int, _ y: Int) -> (UInt8, UInt8, UInt8) {
+            let i = (y * picture.width + x) * 3
+            return (picture.pixels[i], picture.pixels[i + 1], picture.pixels[i + 2])
+        }
+        let (white, black): ((UInt8, UInt8, UInt8), (UInt8, UInt8, UInt8)) = ((255, 255, 255), (0, 0, 0))
+        for (x, y) in [(6, 7), (11, 4), (0, 4)] { #expect(pixel(x, y) == white, "(\(x), \(y)) is on the outline") }
+        for (x, y) in [(12, 4), (14, 10)] { #expect(pixel(x, y) == black, "(\(x), \(y)) is outside the window") }
+        // Inside: tinted half and half, the heaviest cell (row 1, column 2: offset 8) white at half.
+        #expect(pixel(9, 5) == (128, 128, 128))
+    }
+
+    /// Each head's window as 4-pixel squares from x = 4 + 16h, y = 10: head 0 at cell (0, 1)
+    /// is heaviest at offset 8 (white), and its centre square is outlined in blue.
+    @Test func headGridsByHand() throws {
+        let grids = try map().headGrids(x: 5, y: 3, of: RGBImage(width: 16, height: 12), cellSize: 4)
+        #expect(grids.width == 36 && grids.height == 26)
+        func pixel(_ x: Int, _ y: Int) -> (UInt8, UInt8, UInt8) {
+            let i = (y * grids.width + x) * 3
+            return (grids.pixels[i], grids.pixels[i + 1], grids.pixels[i + 2])
+        }
+        #expect(pixel(13, 19) == (255, 255, 255))
+        #expect(pixel(8, 14) == (80, 160, 255))
+    }
+
+    @Test func shapesThatDoNotFitAreRefused() {
+        #expect(throws: NeighbourhoodMapError.self) { try NeighbourhoodMap(weights: Tensor.zeros([1, 2, 8, 3, 4]), kernelSize: 3, inputSize: (6, 8)) }
+        #expect(throws: NeighbourhoodMapError.self) { try NeighbourhoodMap(weights: Tensor.zeros([2, 2, 9, 3, 4]), kernelSize: 3, inputSize: (6, 8)) }
+        #expect(throws: NeighbourhoodMapError.self) {      // a 5×4 map is no stride of a 6×8 input
+            try NeighbourhoodMap(weights: Tensor.zeros([1, 2, 9, 5, 4]), kernelSize: 3, inputSize: (6, 8))
+        }
+    }
+}

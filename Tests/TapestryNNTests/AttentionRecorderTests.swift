@@ -57,4 +57,38 @@ import Testing
         let perHead = record.weights.reshaped([6, 4]).sum(axis: 1).doubles()
         #expect(perHead.allSatisfy { Swift.abs($0 - 1) < 1e-12 })
     }
+
+    /// Local self-attention under the recorder: each pixel's recorded weights [B, N, k², H, W],
+    /// applied by explicit loops to the layer's values over the pixel's window (offset a·k + b
+    /// at row i + a − p, column j + b − p; zero outside the image), give the layer's output.
+    /// So the weights are the ones the fused kernel used, in the layout the pictures read.
+    @Test func recordsLocalAttentionNeighbourhoods() {
+        let layer = LocalSelfAttention(inChannels: 3, outChannels: 4, kernelSize: 3, heads: 2)
+        layer.convert(to: .float64)
+        let input = randomTensor([2, 3, 4, 5], seed: 4)
+        let recorder = AttentionRecorder(model: Sequential(layer))
+        let output = recorder.record { layer(input) }.doubles()
+        #expect(recorder.neighbourhoods.map(\.layer) == ["0"] && recorder.neighbourhoods[0].kernelSize == 3)
+        let weights = recorder.neighbourhoods[0].weights
+        #expect(weights.shape == [2, 2, 9, 4, 5])
+        let (w, v) = (weights.doubles(), layer.valueConv(input).doubles())       // v [2, 4, 4, 5]
+        var expected = [Double](repeating: 0, count: output.count)
+        for b in 0..<2 {
+            for channel in 0..<4 {
+                let head = channel / 2
+                for i in 0..<4 {
+                    for j in 0..<5 {
+                        var sum = 0.0
+                        for offset in 0..<9 {
+                            let (r, c) = (i + offset / 3 - 1, j + offset % 3 - 1)
+                            guard r >= 0, r < 4, c >= 0, c < 5 else { continue }
+                            sum += w[(((b * 2 + head) * 9 + offset) * 4 + i) * 5 + j] * v[((b * 4 + channel) * 4 + r) * 5 + c]
+                        }
+                        expected[((b * 4 + channel) * 4 + i) * 5 + j] = sum
+                    }
+                }
+            }
+        }
+        #expect(maxAbsDifference(output, expected) < 1e-12)
+    }
 }

@@ -229,6 +229,12 @@ assert abs(sum(c["probability"] for c in d["images"][0]["top5"])) <= 1.0 + 1e-6
 assert open(sys.argv[2], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 ' "$run/sasapred/predictions.json" "$run/sasapred/sheet.png" && [ -f "$run/sasapred/000004.png" ] \
     || { failed=$((failed + 1)); echo "FAIL predict writes top-5 JSON, pictures and a contact sheet: $LAST_OUTPUT"; }
+check "sasa-resnet's neighbourhoods at a pixel" 0 "$zoo" attention --checkpoint "$run/sasa" --pixel 5,6 --output "$run/sasa-attention" "$run/classes/val/ring/000004.png"
+expect "one panel per stage's last attention layer, written as a PNG" 'grep -q "layer2.0.conv2.0, layer3.0.conv2.0, layer4.0.conv2.0)" <<<"$LAST_OUTPUT" && [ "$(head -c 4 "$run/sasa-attention/000004.png" | od -An -c | tr -d " ")" = "211PNG" ]'
+check "a classifier's attention needs --pixel" 1 "$zoo" attention --checkpoint "$run/sasa" --output "$run/sasa-attention" "$run/classes/val/ring/000004.png"
+expect "the refusal says to add --pixel" 'grep -q "add --pixel x,y" <<<"$LAST_OUTPUT"'
+check "resnet has no local attention to draw" 1 "$zoo" attention --checkpoint "$run/resnet" --pixel 5,6 --output "$run/sasa-attention" "$run/classes/val/ring/000004.png"
+expect "the refusal says what is missing" 'grep -q "no local self-attention" <<<"$LAST_OUTPUT"'
 check "export sasa-resnet" 0 "$zoo" export "$run/sasa" --output "$run/sasa.safetensors"
 check "eval an exported classifier" 0 "$zoo" eval "$run/sasa.safetensors" --json
 mkdir -p "$run/imagefolder/train/cats" "$run/imagefolder/train/dogs" "$run/imagefolder/val/cats" "$run/imagefolder/val/dogs"
