@@ -19,7 +19,7 @@ endif
 # Idle OpenBLAS threads stop spinning at once, so they never compete with Tapestry's own.
 export OPENBLAS_THREAD_TIMEOUT ?= 4
 
-.PHONY: demo test deps zoo bench convergence fuzz fuzz-replay clean
+.PHONY: demo test deps zoo bench convergence fuzz fuzz-replay docs clean
 
 # The demo: the zoo's convergence story on a CPU. The shapes dataset with at most two
 # objects per image (written to data/shapes-easy on first use); DEMO_MODEL — the zoo's
@@ -74,6 +74,14 @@ test: deps
 	$(SWIFT) test --package-path Tutorials/06-backend-and-kernel --disable-default-traits --scratch-path Tutorials/06-backend-and-kernel/.build-reference
 	$(ZOO) parity Tutorials/07-reproduce-a-paper/detr-r18-aux.safetensors --quiet
 	$(ZOO) parity Tutorials/07-reproduce-a-paper/detr-r18-aux.safetensors --quiet --dtype float32
+	@echo "== API reference"
+	$(MAKE) docs
+
+# The API reference: a DocC archive per library in .build/plugins/Swift-DocC/outputs (each
+# module's landing page is Sources/<module>/<module>.docc); any DocC warning fails the build.
+DOC_TARGETS := Tapestry TapestryNN TorchCheckpoint Detection Classification Training Zoo Parity
+docs: deps
+	$(SWIFT) package generate-documentation $(addprefix --target ,$(DOC_TARGETS)) --warnings-as-errors
 
 zoo: deps
 	$(SWIFT) build $(RELEASE) --product zoo

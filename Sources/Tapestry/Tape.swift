@@ -130,9 +130,11 @@ extension Tensor {
     }
 
     /// Backpropagates from this tensor, accumulating into the `.grad` of every leaf that
-    /// requires a gradient. `gradient` defaults to 1 for a one-element tensor.
+    /// requires a gradient.
     ///
     /// - Parameters:
+    ///   - gradient: the gradient of the final result with respect to this tensor, of its
+    ///     shape; nil means 1, for a one-element tensor.
     ///   - retainGraph: keep the rules so `backward` can run through this graph again.
     ///   - createGraph: record the backward computation itself, for higher derivatives
     ///     (implies `retainGraph`, as in PyTorch).

@@ -41,7 +41,8 @@ public final class BatchNorm2d: Layer {
     }
 }
 
-/// DETR's FrozenBatchNorm2d (detr/models/backbone.py): batch norm with fixed statistics and
+/// DETR's FrozenBatchNorm2d (Carion et al., "End-to-End Object Detection with Transformers",
+/// ECCV 2020; detr/models/backbone.py): batch norm (Ioffe & Szegedy, ICML 2015) with fixed statistics and
 /// affine terms, all four buffers: y = x·s + (bias − running_mean·s), s = weight/√(running_var + 1e-5).
 /// A `num_batches_tracked` entry in a checkpoint is accepted and dropped.
 public final class FrozenBatchNorm2d: Layer {

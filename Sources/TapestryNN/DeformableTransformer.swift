@@ -111,7 +111,9 @@ public final class DeformableTransformer: Module {
     }
 }
 
-/// The encoder stack (`DeformableTransformerEncoder`): no final norm.
+/// Deformable DETR's encoder stack (Zhu et al., "Deformable DETR", ICLR 2021;
+/// `DeformableTransformerEncoder`): x ← layer_i(x, pos, ref) for each layer, every token's
+/// reference point the centre of its own cell on every level; no final norm.
 public final class DeformableTransformerEncoder: Module {
     public let layers: [DeformableTransformerEncoderLayer]
 

@@ -32,7 +32,8 @@ public final class DeformableTransformerEncoderLayer: Module {
     }
 }
 
-/// Deformable DETR's decoder layer (`DeformableTransformerDecoderLayer`), post-norm:
+/// Deformable DETR's decoder layer (Zhu et al., "Deformable DETR", ICLR 2021;
+/// `DeformableTransformerDecoderLayer`), post-norm:
 /// self-attention among the queries (norm2), deformable cross-attention into the encoder
 /// memory (norm1 — the original's names), feed-forward (norm3):
 ///
@@ -70,7 +71,8 @@ public final class DeformableTransformerDecoderLayer: Module {
     }
 }
 
-/// The decoder stack (`DeformableTransformerDecoder`, return_intermediate): before each
+/// Deformable DETR's decoder stack (Zhu et al., ICLR 2021, §4.1 and appendix A.4;
+/// `DeformableTransformerDecoder`, return_intermediate): before each
 /// layer the reference (normalized to the unpadded image) is mapped to each level's padded
 /// canvas by the valid ratios. With iterative box refinement (`bboxEmbed`, one head per
 /// layer) layer k's output refines the reference: r ← σ(Δ + σ⁻¹(r)) for a 4-d box, or the

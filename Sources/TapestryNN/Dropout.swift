@@ -1,7 +1,8 @@
 import Tapestry
 
 /// Dropout (Srivastava et al., 2014): in training, each element is zeroed with probability p
-/// and the rest scaled by 1/(1 − p); in evaluation it is the identity. Masks come from the
+/// and the rest scaled by 1/(1 − p), y = m ⊙ x/(1 − p) with m ~ Bernoulli(1 − p); in
+/// evaluation it is the identity. Masks come from the
 /// layer's own seeded generator, or from `DefaultRandom` when none is given.
 public final class Dropout: Layer {
     public let p: Double

@@ -1,6 +1,6 @@
 import Tapestry
 
-/// A lookup table (`nn.Embedding`): row i of weight [count, dim] for each index i.
+/// A lookup table (`nn.Embedding`): y = W[i], row i of weight W [count, dim] for each index i.
 /// Initialization as PyTorch: N(0, 1).
 public final class Embedding: Module {
     public let weight: Parameter

@@ -9,7 +9,8 @@ open class Layer: Module {
     public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
 }
 
-/// Layers applied one after another; children are keyed `0`, `1`, … like `nn.Sequential`.
+/// Layers applied one after another, y = f_{n−1}(… f_1(f_0(x))); children are keyed `0`,
+/// `1`, … like `nn.Sequential`.
 public final class Sequential: Layer {
     public let layers: [Layer]
 

@@ -63,7 +63,7 @@ public final class LocalSelfAttention: Layer {
     }
 }
 
-/// The SASA attention stem (spec §4; upstream `AttentionStem`, CIFAR variant): values mixed
+/// The SASA attention stem (Ramachandran et al., NeurIPS 2019, §3.2; spec §4; upstream `AttentionStem`, CIFAR variant): values mixed
 /// per window position with spatially-aware weights, attention logits without positions.
 ///
 ///     p(a, b, m) = softmax_m( emb_mix[m]·(emb_a[:, a] + emb_b[:, b]) )

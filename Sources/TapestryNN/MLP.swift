@@ -1,6 +1,6 @@
 import Tapestry
 
-/// DETR's multi-layer perceptron (detr/models/detr.py `MLP`): `layers.0 … layers.{n−1}` are
+/// DETR's multi-layer perceptron (Carion et al., ECCV 2020; detr/models/detr.py `MLP`): `layers.0 … layers.{n−1}` are
 /// Linear layers with ReLU between them and none after the last:
 /// x → relu(L₀x) → relu(L₁·) → … → L_{n−1}·.
 public final class MLP: Layer {

@@ -68,7 +68,7 @@ public struct ScaleMemory {
     }
 }
 
-/// The decoder layer of multi-scale SMCA (§3.3): SMCA's layer (`SpatiallyModulatedDecoderLayer`)
+/// The decoder layer of multi-scale SMCA (Gao et al., ICCV 2021, §3.3): SMCA's layer (`SpatiallyModulatedDecoderLayer`)
 /// whose co-attention is `MultiScaleCoAttention`, each scale's logits modulated by the same
 /// prior laid over that scale's grid, and the scales mixed by α = softmax(point4(o)).
 public final class MultiScaleSpatiallyModulatedDecoderLayer: Module, SpatialPriorPredictor {
@@ -125,7 +125,8 @@ public final class MultiScaleSpatiallyModulatedDecoderLayer: Module, SpatialPrio
     }
 }
 
-/// The encoder of multi-scale SMCA (§3.3): each layer is intra-scale (the same layer applied
+/// The encoder of multi-scale SMCA (Gao et al., "Fast Convergence of DETR with Spatially Modulated Co-Attention", ICCV 2021,
+/// §3.3): x ← layer_i(x) for each layer; each layer is intra-scale (the same layer applied
 /// to every scale's tokens on their own, so its weights are shared across scales) or
 /// multi-scale (one self-attention over all scales' tokens). The paper's is 2 intra-scale,
 /// 1 multi-scale, 2 intra-scale.
@@ -158,7 +159,7 @@ public final class MultiScaleEncoder: Module {
     }
 }
 
-/// Multi-scale SMCA's transformer: feature maps at several strides with their sine
+/// Multi-scale SMCA's transformer (Gao et al., ICCV 2021, §3.3 and Table 3): feature maps at several strides with their sine
 /// encodings plus a learned per-scale embedding (`level_embed`), the multi-scale encoder, and
 /// a decoder of `MultiScaleSpatiallyModulatedDecoderLayer`s whose first layer predicts the
 /// centres in cells of the reference stride.

@@ -12,17 +12,20 @@ public class WindowPooling2d: Layer {
     }
 }
 
-/// Max pooling (`nn.MaxPool2d`): the maximum of each window; padding counts as −∞.
+/// Max pooling (`nn.MaxPool2d`): y_ij = max over the window at (s·i − p, s·j − p) of x;
+/// padding counts as −∞.
 public final class MaxPool2d: WindowPooling2d {
     override public func forward(_ input: Tensor) -> Tensor { input.maxPool2d(kernel: kernelSize, stride: stride, padding: padding) }
 }
 
-/// Average pooling (`nn.AvgPool2d`, count_include_pad=True): the mean of each window.
+/// Average pooling (`nn.AvgPool2d`, count_include_pad=True): y_ij = (1/(k_h·k_w))·Σ x over
+/// the window at (s·i − p, s·j − p), padding counted as zeros.
 public final class AvgPool2d: WindowPooling2d {
     override public func forward(_ input: Tensor) -> Tensor { input.avgPool2d(kernel: kernelSize, stride: stride, padding: padding) }
 }
 
-/// Adaptive average pooling (`nn.AdaptiveAvgPool2d`) to a fixed output size.
+/// Adaptive average pooling (`nn.AdaptiveAvgPool2d`) to a fixed output size (H′, W′): y_ij is
+/// the mean of x over rows ⌊iH/H′⌋ ..< ⌈(i+1)H/H′⌉ and columns ⌊jW/W′⌋ ..< ⌈(j+1)W/W′⌉.
 public final class AdaptiveAvgPool2d: Layer {
     public let outputSize: (Int, Int)
     public init(outputSize: (Int, Int)) { self.outputSize = outputSize }

@@ -43,8 +43,9 @@ public struct SinePositionalEncoding: Sendable {
     }
 }
 
-/// DETR's learned positional encoding (`PositionEmbeddingLearned`): `row_embed` and
-/// `col_embed` tables of 50 positions; the output is [x embedding | y embedding] per cell,
+/// DETR's learned positional encoding (Carion et al., ECCV 2020; `PositionEmbeddingLearned`):
+/// `row_embed` and `col_embed` tables of 50 positions; the output at cell (i, j) is
+/// [col_embed[j] | row_embed[i]] (x embedding, then y),
 /// [B, 2F, H, W] (x first, unlike the sine encoding).
 public final class LearnedPositionalEncoding: Module {
     public let rowEmbed: Embedding

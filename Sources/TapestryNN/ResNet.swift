@@ -118,7 +118,8 @@ public final class ResNet: Layer, StagedBackbone {
     }
 }
 
-/// Two 3×3 convolutions with a residual connection (ResNet-18/34).
+/// ResNet-18/34's block (He et al., CVPR 2016, Fig. 2): two 3×3 convolutions with a residual
+/// connection, y = ReLU(BN(conv2 ReLU(BN(conv1 x))) + shortcut(x)).
 public final class BasicBlock: Layer {
     public let conv1: Conv2d
     public let bn1: Layer
@@ -140,7 +141,9 @@ public final class BasicBlock: Layer {
     }
 }
 
-/// 1×1 → 3×3 (stride, dilation) → 1×1 ×4 with a residual connection (ResNet-50/101).
+/// ResNet-50/101's bottleneck block (He et al., CVPR 2016, Fig. 5): 1×1 → 3×3 (stride,
+/// dilation) → 1×1 ×4 with a residual connection,
+/// y = ReLU(BN(conv3 ReLU(BN(conv2 ReLU(BN(conv1 x)))))  + shortcut(x)).
 public final class Bottleneck: Layer {
     public let conv1: Conv2d
     public let bn1: Layer

@@ -68,7 +68,8 @@ func resetLikeSMCA(_ transformer: Module, point3: [Linear?]) {
     }
 }
 
-/// SMCA's transformer (SMCA-DETR models/transformer.py `Transformer`): DETR's encoder, and a
+/// SMCA's transformer (Gao et al., "Fast Convergence of DETR with Spatially Modulated
+/// Co-Attention", ICCV 2021; SMCA-DETR models/transformer.py `Transformer`): DETR's encoder, and a
 /// decoder of `SpatiallyModulatedDecoderLayer`s whose first layer predicts each query's
 /// centre; the shared `decoder.norm` is applied to every layer's output. One scale.
 public final class SpatiallyModulatedTransformer: Module, SpatialPriorTransformer {

@@ -129,7 +129,8 @@ open class StandAloneResNet: Layer, StagedBackbone {
     public var stemWidth: Int { (stem.layers[1] as! BatchNorm2d).weight.shape[0] }
 }
 
-/// The bottleneck block of spec §5 (upstream `Bottleneck`, its spatial layer patched to
+/// The bottleneck block of SASA-ResNet (Ramachandran et al., "Stand-Alone Self-Attention in
+/// Vision Models", NeurIPS 2019, §4.1; spec §5, upstream `Bottleneck`, its spatial layer patched to
 /// pool right after it):
 ///
 ///     h = ReLU(BN(conv1 x));  h = SpatialLayer(h);  h = avgpool₂(h) when strided

@@ -54,7 +54,8 @@ public final class TransformerEncoderLayer: Module {
     }
 }
 
-/// DETR's transformer decoder layer (`TransformerDecoderLayer`): self-attention among the
+/// DETR's transformer decoder layer (Carion et al., "End-to-End Object Detection with
+/// Transformers", ECCV 2020; `TransformerDecoderLayer`): self-attention among the
 /// queries, cross-attention into the encoder memory, feed-forward; positional encodings on
 /// queries and keys only.
 ///
@@ -108,7 +109,9 @@ public class TransformerDecoderLayer: Module {
     }
 }
 
-/// A stack of encoder layers (`layers.{i}`) with an optional final `norm` (pre-norm DETR).
+/// A transformer encoder (Vaswani et al., "Attention Is All You Need", NeurIPS 2017; DETR's
+/// `TransformerEncoder`): x ← layer_i(x) for each of its `layers.{i}`, then the optional final
+/// `norm` (pre-norm DETR).
 public final class TransformerEncoder: Module {
     public let layers: [TransformerEncoderLayer]
     public let norm: LayerNorm?
@@ -128,7 +131,8 @@ public final class TransformerEncoder: Module {
     }
 }
 
-/// A stack of decoder layers (`layers.{i}`) and the shared output `norm`. Layers pass their
+/// A transformer decoder (Vaswani et al., NeurIPS 2017; DETR's `TransformerDecoder`):
+/// t ← layer_i(t, memory) for each of its `layers.{i}`, and the shared output `norm`. Layers pass their
 /// un-normalized output on; the result holds `norm(output)` after every layer, stacked
 /// [D, Q, B, d] (DETR's `return_intermediate`), or only the last when not requested.
 public final class TransformerDecoder: Module {
@@ -151,7 +155,8 @@ public final class TransformerDecoder: Module {
     }
 }
 
-/// DETR's transformer (detr/models/transformer.py `Transformer`): the feature map becomes
+/// DETR's transformer (Carion et al., ECCV 2020, §3.2; detr/models/transformer.py
+/// `Transformer`): memory = encoder(x + pos), output = decoder(0 + query_pos, memory); the feature map becomes
 /// H·W tokens (row-major), the decoder starts from zeros (or a given state, Stacked-DETR's
 /// level-3 decoder) with the learned query embeddings as query positions, and returns the
 /// normalized output of every layer, [D, B, Q, d]. Every matrix starts Xavier-uniform, as

@@ -50,7 +50,9 @@ public class Adam: Optimizer {
     }
 }
 
-/// AdamW: Adam with decoupled weight decay (set λ per parameter group).
+/// AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019;
+/// `torch.optim.AdamW`): Adam with the weight decay taken out of the gradient,
+/// θ ← θ − lr·(m̂/(√v̂ + ε) + λ·θ), λ set per parameter group.
 public final class AdamW: Adam {
     public init(_ groups: [ParameterGroup], beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8) {
         super.init(groups, beta1: beta1, beta2: beta2, eps: eps, decoupledWeightDecay: true)
