@@ -30,14 +30,8 @@ extension Backend {
                         let attention = weights.value[index]
                         if neighbours.areAllInside {
                             // The common case in one pass over the channels.
-                            let token = neighbours.token(0, 0)!
-                            let r00 = value.value + g.valueOffset(b: b, token: token, head: m)
-                            let r01 = value.value + g.valueOffset(b: b, token: token + 1, head: m)
-                            let r10 = value.value + g.valueOffset(b: b, token: token + level.width, head: m)
-                            let r11 = value.value + g.valueOffset(b: b, token: token + level.width + 1, head: m)
-                            let (w00, w01) = (attention * neighbours.weight(0, 0), attention * neighbours.weight(0, 1))
-                            let (w10, w11) = (attention * neighbours.weight(1, 0), attention * neighbours.weight(1, 1))
-                            for i in 0..<c { target[i] += w00 * r00[i] + w01 * r01[i] + w10 * r10[i] + w11 * r11[i] }
+                            let rows = FourRows(value.value, g, b: b, head: m, neighbours: neighbours)
+                            rows.accumulate(into: target, weights: attention * neighbours.weights, count: c)
                             continue
                         }
                         for dy in 0...1 {
@@ -77,17 +71,25 @@ extension Backend {
                             let attention = weights.value[index]
                             // dots[2·dy + dx]: the upstream gradient · neighbour (dy, dx)'s value (0 outside the level).
                             var dots = SIMD4<T>()
-                            for dy in 0...1 {
-                                for dx in 0...1 {
-                                    guard let token = neighbours.token(dy, dx) else { continue }
-                                    let offset = g.valueOffset(b: b, token: token, head: m)
-                                    let dot = VectorRows.dot(upstream, value.value + offset, c)
-                                    if let gradValue = gValue.value {
-                                        let target = gradValue + offset
-                                        let w = attention * neighbours.weight(dy, dx)
-                                        for i in 0..<c { target[i] += w * upstream[i] }
+                            if neighbours.areAllInside {
+                                // The common case in one pass over the channels per neighbour row.
+                                dots = FourRows(value.value, g, b: b, head: m, neighbours: neighbours).dots(with: upstream, count: c)
+                                if let gradValue = gValue.value {
+                                    FourRows(UnsafePointer(gradValue), g, b: b, head: m, neighbours: neighbours)
+                                        .add(upstream, weights: attention * neighbours.weights, count: c)
+                                }
+                            } else {
+                                for dy in 0...1 {
+                                    for dx in 0...1 {
+                                        guard let token = neighbours.token(dy, dx) else { continue }
+                                        let offset = g.valueOffset(b: b, token: token, head: m)
+                                        dots[2 * dy + dx] = VectorRows.dot(upstream, value.value + offset, c)
+                                        if let gradValue = gValue.value {
+                                            let target = gradValue + offset
+                                            let w = attention * neighbours.weight(dy, dx)
+                                            for i in 0..<c { target[i] += w * upstream[i] }
+                                        }
                                     }
-                                    dots[2 * dy + dx] = dot
                                 }
                             }
                             let (fx, fy) = (neighbours.fx, neighbours.fy)
@@ -140,5 +142,77 @@ struct BilinearNeighbours<T: FloatElement> {
     /// Bilinear weight of neighbour (dy, dx).
     @inline(__always) func weight(_ dy: Int, _ dx: Int) -> T {
         (dx == 0 ? 1 - fx : fx) * (dy == 0 ? 1 - fy : fy)
+    }
+
+    /// The four bilinear weights, indexed 2·dy + dx.
+    var weights: SIMD4<T> { SIMD4(weight(0, 0), weight(0, 1), weight(1, 0), weight(1, 1)) }
+}
+
+/// The value rows of a sample's four neighbours when all lie inside its level, indexed
+/// 2·dy + dx, for the kernels' one-pass-over-the-channels paths (8 lanes at a time).
+struct FourRows<T: FloatElement> {
+    let r00, r01, r10, r11: UnsafePointer<T>
+
+    @inline(__always) init(_ base: UnsafePointer<T>, _ g: DeformableGeometry, b: Int, head m: Int, neighbours: BilinearNeighbours<T>) {
+        let token = neighbours.level.start + neighbours.iy * neighbours.level.width + neighbours.ix
+        r00 = base + g.valueOffset(b: b, token: token, head: m)
+        r01 = base + g.valueOffset(b: b, token: token + 1, head: m)
+        r10 = base + g.valueOffset(b: b, token: token + neighbours.level.width, head: m)
+        r11 = base + g.valueOffset(b: b, token: token + neighbours.level.width + 1, head: m)
+    }
+
+    /// target[i] += Σ_k w[k]·row_k[i].
+    @inline(__always) func accumulate(into target: UnsafeMutablePointer<T>, weights w: SIMD4<T>, count n: Int) {
+        var i = 0
+        while i &+ 8 <= n {
+            var sum: SIMD8<T> = w[0] * VectorRows.load(r00 + i)
+            sum += w[1] * VectorRows.load(r01 + i)
+            sum += w[2] * VectorRows.load(r10 + i)
+            sum += w[3] * VectorRows.load(r11 + i)
+            UnsafeMutableRawPointer(target + i).storeBytes(of: VectorRows.load(target + i) + sum, as: SIMD8<T>.self)
+            i &+= 8
+        }
+        while i < n {
+            var sum: T = w[0] * r00[i]
+            sum += w[1] * r01[i]
+            sum += w[2] * r10[i]
+            sum += w[3] * r11[i]
+            target[i] += sum
+            i &+= 1
+        }
+    }
+
+    /// row_k[i] += w[k]·source[i] for each of the four rows (rows of a gradient buffer).
+    @inline(__always) func add(_ source: UnsafePointer<T>, weights w: SIMD4<T>, count n: Int) {
+        let (g00, g01, g10, g11) = (UnsafeMutablePointer(mutating: r00), UnsafeMutablePointer(mutating: r01),
+                                    UnsafeMutablePointer(mutating: r10), UnsafeMutablePointer(mutating: r11))
+        @inline(__always) func update(_ row: UnsafeMutablePointer<T>, _ i: Int, _ x: SIMD8<T>, _ weight: T) {
+            UnsafeMutableRawPointer(row + i).storeBytes(of: VectorRows.load(row + i) + weight * x, as: SIMD8<T>.self)
+        }
+        var i = 0
+        while i &+ 8 <= n {
+            let x = VectorRows.load(source + i)
+            update(g00, i, x, w[0]); update(g01, i, x, w[1]); update(g10, i, x, w[2]); update(g11, i, x, w[3])
+            i &+= 8
+        }
+        while i < n {
+            g00[i] += w[0] * source[i]; g01[i] += w[1] * source[i]; g10[i] += w[2] * source[i]; g11[i] += w[3] * source[i]
+            i &+= 1
+        }
+    }
+
+    /// (Σ_i x[i]·row_k[i]) for the four rows.
+    @inline(__always) func dots(with x: UnsafePointer<T>, count n: Int) -> SIMD4<T> {
+        var (a00, a01, a10, a11) = (SIMD8<T>(), SIMD8<T>(), SIMD8<T>(), SIMD8<T>())
+        var i = 0
+        while i &+ 8 <= n {
+            let v = VectorRows.load(x + i)
+            a00 += v * VectorRows.load(r00 + i); a01 += v * VectorRows.load(r01 + i)
+            a10 += v * VectorRows.load(r10 + i); a11 += v * VectorRows.load(r11 + i)
+            i &+= 8
+        }
+        var dots = SIMD4(a00.sum(), a01.sum(), a10.sum(), a11.sum())
+        while i < n { dots += x[i] * SIMD4(r00[i], r01[i], r10[i], r11[i]); i &+= 1 }
+        return dots
     }
 }
