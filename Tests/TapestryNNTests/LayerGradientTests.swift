@@ -75,7 +75,12 @@ import Testing
         expectModuleGradcheck(encoderStack, input: randomTensor([3, 2, 4], seed: 27)) {
             encoderStack($0, position: randomTensor([3, 2, 4], seed: 28), keyPaddingMask: Tensor([false, false, true, false, false, false] as [Bool8], shape: [2, 3]))
         }
-        let stack = TransformerDecoder(layers: (0..<2).map { _ in TransformerDecoderLayer(dModel: 4, heads: 1, feedforward: 4, dropout: 0) }, norm: LayerNorm(4))
+        // Its initial weights come from a fixed stream: from zero targets, some draws leave a
+        // LayerNorm over four nearly equal values, whose curvature puts central differences
+        // off by 0.6% at gradients of 6e3 (a draw that depended on which tests ran first).
+        let stack = DefaultRandom.withGenerator(RandomGenerator(seed: 26)) {
+            TransformerDecoder(layers: (0..<2).map { _ in TransformerDecoderLayer(dModel: 4, heads: 1, feedforward: 4, dropout: 0) }, norm: LayerNorm(4))
+        }.0
         expectModuleGradcheck(stack, input: randomTensor([2, 1, 4], seed: 25)) { stack(Tensor.zeros([2, 1, 4], dtype: .float64), memory: $0, queryPosition: $0) }
     }
 
