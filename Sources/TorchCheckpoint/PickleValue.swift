@@ -26,6 +26,26 @@ public indirect enum PickleValue {
 
     /// The dictionary, if this is one.
     public var dictionary: PickleDict? { if case .dict(let d) = self { return d } else { return nil } }
+
+    /// Whether `container` (a list, dictionary or object) is this value or lies inside it,
+    /// at any depth. A container put inside itself would be a reference cycle, which Swift
+    /// never frees; no checkpoint of tensors has one.
+    func reaches(_ container: AnyObject) -> Bool {
+        var seen = Set<ObjectIdentifier>(), pending = [self]
+        while let value = pending.popLast() {
+            let children: [PickleValue]
+            switch value {
+            case .tuple(let items), .set(let items): children = items
+            case .list(let list): children = seen.insert(ObjectIdentifier(list)).inserted ? list.items : []
+            case .dict(let dict): children = seen.insert(ObjectIdentifier(dict)).inserted ? dict.keys + dict.values : []
+            case .object(let object): children = seen.insert(ObjectIdentifier(object)).inserted ? Array(object.fields.values) : []
+            default: children = []
+            }
+            if seen.contains(ObjectIdentifier(container)) { return true }
+            pending += children
+        }
+        return false
+    }
 }
 
 public final class PickleList { public var items: [PickleValue] = [] }

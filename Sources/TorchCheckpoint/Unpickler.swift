@@ -189,6 +189,7 @@ public struct Unpickler {
         switch target {
         case .object(let object):
             guard case .dict(let fields) = state else { throw PickleError.malformed("an object's state must be a dictionary", at: at) }
+            try refuseCycle(into: object, fields.values, at: at)
             for (key, value) in zip(fields.keys, fields.values) {
                 guard case .string(let name) = key else { throw PickleError.malformed("an object's field names must be strings", at: at) }
                 object.fields[name] = value
@@ -300,11 +301,20 @@ public struct Unpickler {
 
     private mutating func append(_ items: [PickleValue], at: Int) throws {
         guard case .list(let list) = stack.last else { throw PickleError.malformed("APPEND(S) without a list", at: at) }
+        try refuseCycle(into: list, items, at: at)
         list.items += items
+    }
+
+    /// Refuses to put `container` inside itself (a reference cycle: never freed).
+    private func refuseCycle(into container: AnyObject, _ items: [PickleValue], at: Int) throws {
+        if items.contains(where: { $0.reaches(container) }) {
+            throw PickleError.malformed("a container put inside itself (a reference cycle, which no checkpoint of tensors has)", at: at)
+        }
     }
 
     private func setItems(_ dict: PickleDict, _ items: [PickleValue], at: Int) throws {
         guard items.count % 2 == 0 else { throw PickleError.malformed("an odd number of dictionary items", at: at) }
+        try refuseCycle(into: dict, items, at: at)
         for i in stride(from: 0, to: items.count, by: 2) { dict.set(items[i], items[i + 1]) }
     }
 }

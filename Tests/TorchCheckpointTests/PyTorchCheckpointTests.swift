@@ -145,4 +145,20 @@ import Testing
         guard case .int(let value) = try unpickler.load() else { Issue.record("not an int"); return }
         #expect(value == 7)
     }
+
+    /// A container put inside itself — directly, or through a tuple or another container —
+    /// is refused: Swift would never free the cycle (the fuzzer found it as a leak). A list
+    /// holding an equal but distinct list is fine.
+    @Test func aContainerInsideItselfIsRefused() throws {
+        // PROTO 2, EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP: l.append(l).
+        var direct = Unpickler(bytes: [0x80, 2, 0x5d, 0x71, 0, 0x68, 0, 0x61, 0x2e]) { _ in .none }
+        #expect { try direct.load() } throws: { "\($0)".contains("a container put inside itself") }
+        // EMPTY_DICT, BINPUT 0, BININT1 1, BINGET 0, TUPLE1, SETITEM: d[1] = (d,).
+        var throughTuple = Unpickler(bytes: [0x80, 2, 0x7d, 0x71, 0, 0x4b, 1, 0x68, 0, 0x85, 0x73, 0x2e]) { _ in .none }
+        #expect { try throughTuple.load() } throws: { "\($0)".contains("a container put inside itself") }
+        // EMPTY_LIST, EMPTY_LIST, APPEND: [[]].
+        var nested = Unpickler(bytes: [0x80, 2, 0x5d, 0x5d, 0x61, 0x2e]) { _ in .none }
+        guard case .list(let outer) = try nested.load(), case .list(let inner)? = outer.items.first else { Issue.record("not [[]]"); return }
+        #expect(outer.items.count == 1 && inner.items.isEmpty)
+    }
 }
