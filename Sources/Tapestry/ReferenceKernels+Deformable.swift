@@ -154,7 +154,7 @@ struct FourRows<T: FloatElement> {
     let r00, r01, r10, r11: UnsafePointer<T>
 
     @inline(__always) init(_ base: UnsafePointer<T>, _ g: DeformableGeometry, b: Int, head m: Int, neighbours: BilinearNeighbours<T>) {
-        let token = neighbours.level.start + neighbours.iy * neighbours.level.width + neighbours.ix
+        let token = neighbours.token(0, 0)!
         r00 = base + g.valueOffset(b: b, token: token, head: m)
         r01 = base + g.valueOffset(b: b, token: token + 1, head: m)
         r10 = base + g.valueOffset(b: b, token: token + neighbours.level.width, head: m)

@@ -106,9 +106,7 @@ struct AttentionMaps: ParsableCommand {
                 }
                 var layers = [layer]
                 for pixel in try pixelCoordinates() {
-                    guard pixel.x < image.width, pixel.y < image.height else {
-                        throw ValidationError("--pixel \(pixel.x),\(pixel.y) lies outside \(path) (\(image.width)×\(image.height))")
-                    }
+                    try Self.checkInside(pixel, image, path)
                     let (panel, encoderLayer) = try encoderPanel(recorder, at: pixel, image: image, inputSize: inputSize, scale: scale)
                     panels.append((title: "pixel x=\(pixel.x) y=\(pixel.y)", image: panel))
                     if !layers.contains(encoderLayer) { layers.append(encoderLayer) }
@@ -144,6 +142,13 @@ struct AttentionMaps: ParsableCommand {
         }
         Self.mark(&panel, pixel, scale: scale)
         return (panel, layer)
+    }
+
+    /// Stops with a clear message when `pixel` lies outside `image` (read from `path`).
+    static func checkInside(_ pixel: (x: Int, y: Int), _ image: RGBImage, _ path: String) throws {
+        guard pixel.x < image.width, pixel.y < image.height else {
+            throw ValidationError("--pixel \(pixel.x),\(pixel.y) lies outside \(path) (\(image.width)×\(image.height))")
+        }
     }
 
     /// Marks `pixel` of an image drawn `scale` times enlarged: a white dot ringed in black,

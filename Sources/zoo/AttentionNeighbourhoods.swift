@@ -19,9 +19,7 @@ extension AttentionMaps {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         for (path, name) in zip(images, Predict.pictureNames(images)) {
             let image = try ImageIO.decode(path)
-            for pixel in pixels where pixel.x >= image.width || pixel.y >= image.height {
-                throw ValidationError("--pixel \(pixel.x),\(pixel.y) lies outside \(path) (\(image.width)×\(image.height))")
-            }
+            for pixel in pixels { try Self.checkInside(pixel, image, path) }
             let input = data.evaluationImage(image)
             let recorder = AttentionRecorder(model: classifier)
             _ = recorder.record { ClassificationTask.logitsOf(classifier, [input]) }
