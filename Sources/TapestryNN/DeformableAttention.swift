@@ -94,17 +94,23 @@ public final class MultiScaleDeformableAttention: Module {
         check(referencePoints.shape == [b, lq, levels, 2] || referencePoints.shape == [b, lq, levels, 4],
               "MultiScaleDeformableAttention: reference points must be [\(b), \(lq), \(levels), 2 or 4], got \(referencePoints.shape)")
         let padding = paddingMask.map { ($0.dtype == .bool ? $0 : $0 .!= 0).unsqueezed(axis: -1) }
-        let offsets = samplingOffsets(query).reshaped([b, lq, heads, levels, points, 2])
+        let offsets = samplingOffsets(query).reshaped([b, lq, heads, levels * points * 2])
         let weights = attentionWeights(query).reshaped([b, lq, heads, levels * points]).softmax(axis: -1)
             .reshaped([b, lq, heads, levels, points])
+        // A reference point's (x, y) repeated for each of its level's points, [B, Lq, 1, L·P·2]:
+        // the sums and products below then run on rows of L·P·2 values, not on rows of 2.
+        func perPoint(_ xy: Tensor) -> Tensor {
+            xy.reshaped([b, lq, levels, 1, 2]).expanded(to: [b, lq, levels, points, 2]).contiguous().reshaped([b, lq, 1, levels * points * 2])
+        }
         let locations: Tensor
         if referencePoints.shape[3] == 2 {
-            let normalizer = Tensor(spatialShapes.flatMap { [Double($0.1), Double($0.0)] }, shape: [levels, 1, 2], dtype: query.dtype)
-            locations = referencePoints.reshaped([b, lq, 1, levels, 1, 2]) + offsets / normalizer
+            // (W_l, H_l) for each (level, point) of an offset.
+            let normalizer = Tensor(spatialShapes.flatMap { shape in (0..<points).flatMap { _ in [Double(shape.1), Double(shape.0)] } },
+                                    shape: [levels * points * 2], dtype: query.dtype)
+            locations = (perPoint(referencePoints) + offsets / normalizer).reshaped([b, lq, heads, levels, points, 2])
         } else {
-            let centre = referencePoints.slice(axis: 3, end: 2).reshaped([b, lq, 1, levels, 1, 2])
-            let size = referencePoints.slice(axis: 3, start: 2).reshaped([b, lq, 1, levels, 1, 2])
-            locations = centre + offsets / Double(points) * size * 0.5
+            let (centre, size) = (perPoint(referencePoints.slice(axis: 3, end: 2)), perPoint(referencePoints.slice(axis: 3, start: 2)))
+            locations = (centre + offsets / Double(points) * size * 0.5).reshaped([b, lq, heads, levels, points, 2])
         }
         AttentionRecorder.active?.addSampling(self, locations: locations, weights: weights, spatialShapes: spatialShapes)
         let sample = { (value: Tensor) in

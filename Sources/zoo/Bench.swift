@@ -16,15 +16,16 @@ struct BenchLayers: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "layers",
         abstract: "gemm, element-wise ops, conv2d, attention layers, the tape, and each model's shapes-preset step.",
-        discussion: "Each layer figure is the best of several runs; model steps are `zoo bench model`'s medians.")
+        discussion: "Each figure is the median of --repeats runs after two warm-ups, as torch_anchor.py times PyTorch's.")
 
-    @Option(help: "Repetitions per measurement (the best is reported).")
+    @Option(help: "Timed runs per measurement (their median is reported).")
     var repeats = 5
 
     @Option(name: .customLong("only"), help: "Run only these sections (repeatable): gemm, elementwise, conv2d, tape, attention (or one of its layers: mha, deformable, sasa), models.")
     var sections: [String] = []
 
     func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         let unknown = sections.filter { !Self.sectionNames.contains($0) }
         guard unknown.isEmpty else {
             throw ValidationError("unknown section \(unknown.joined(separator: ", ")); the sections are \(Self.sectionNames.joined(separator: ", "))")
@@ -48,16 +49,9 @@ struct BenchLayers: ParsableCommand {
         }
     }
 
-    /// Best wall time of `repeats` runs of `body`, in seconds.
-    func best(_ body: () -> Void) -> Double {
-        body()  // warm-up
-        var fastest = Double.infinity
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        return fastest
+    /// Median wall time of `repeats` runs of `body` after two warm-ups, in seconds.
+    func timed(_ body: () -> Void) -> Double {
+        ModelBenchmark.median(warmups: 2, runs: repeats, body)
     }
 
     func gemm() {
@@ -66,12 +60,12 @@ struct BenchLayers: ParsableCommand {
         for n in [256, 512, 1024, 2048] {
             let a = (0..<(n * n)).map { _ in Float(rng.nextUniform()) }, b = a
             var c = [Float](repeating: 0, count: n * n)
-            let seconds = best {
+            let seconds = timed {
                 backend.gemm(transposeA: false, transposeB: false, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n, accumulate: false)
             }
             var line = "  n = \(n):".padding(toLength: 14, withPad: " ", startingAt: 0) + format(2 * pow(Double(n), 3) / seconds / 1e9) + " GFLOP/s"
             #if OpenBLAS
-            let reference = best {
+            let reference = timed {
                 ReferenceBackend().gemm(transposeA: false, transposeB: false, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n, accumulate: false)
             }
             line += "   (reference Swift kernel: \(format(2 * pow(Double(n), 3) / reference / 1e9)) GFLOP/s)"
@@ -88,7 +82,7 @@ struct BenchLayers: ParsableCommand {
         let row = Tensor.uniform([1024], generator: &rng), matrix = x.reshaped([count / 1024, 1024])
         for (name, op) in [("a + b", { _ = x + y }), ("a * b (broadcast row)", { _ = matrix * row }),
                            ("exp(a)", { _ = x.exp() }), ("sum(a)", { _ = x.sum() })] as [(String, () -> Void)] {
-            let seconds = best(op)
+            let seconds = timed(op)
             print("  \(name):".padding(toLength: 26, withPad: " ", startingAt: 0) + format(Double(count) / seconds / 1e9) + " G elements/s")
         }
     }
@@ -99,8 +93,8 @@ struct BenchLayers: ParsableCommand {
         let x = Tensor.normal([8, 64, 56, 56], generator: &rng).requiringGrad()
         let w = (Tensor.normal([64, 64, 3, 3], generator: &rng) * 0.05).requiringGrad()
         let flops = 2.0 * 8 * 64 * 64 * 9 * 56 * 56
-        let forward = best { _ = noGrad { x.conv2d(weight: w, padding: (1, 1)) } }
-        let both = best {
+        let forward = timed { _ = noGrad { x.conv2d(weight: w, padding: (1, 1)) } }
+        let both = timed {
             x.zeroGrad(); w.zeroGrad()
             x.conv2d(weight: w, padding: (1, 1)).sum().backward()
         }
@@ -113,9 +107,9 @@ struct BenchLayers: ParsableCommand {
         let steps = 10_000
         let leaf = Tensor([Float(1)]).requiringGrad(), factor = Tensor([Float(1.0001)])
         var chain = leaf
-        let untracked = best { var v = leaf.detached(); for _ in 0..<steps { v = v * factor } }
-        let recorded = best { chain = leaf; for _ in 0..<steps { chain = chain * factor } }
-        let backward = best {
+        let untracked = timed { var v = leaf.detached(); for _ in 0..<steps { v = v * factor } }
+        let recorded = timed { chain = leaf; for _ in 0..<steps { chain = chain * factor } }
+        let backward = timed {
             var v = leaf
             for _ in 0..<steps { v = v * factor }
             leaf.zeroGrad()
@@ -129,9 +123,9 @@ struct BenchLayers: ParsableCommand {
 
     func format(_ value: Double) -> String { String(format: value >= 100 ? "%.0f" : value >= 10 ? "%.1f" : "%.2f", value) }
 
-    /// Forward + backward time of a layer, in milliseconds (best of `repeats`).
+    /// Forward + backward time of a layer, in milliseconds (median of `repeats`).
     func forwardBackward(_ parameters: [Parameter], _ body: () -> Tensor) -> Double {
-        best {
+        timed {
             for p in parameters { p.value.grad = nil }
             body().sum().backward()
         } * 1000

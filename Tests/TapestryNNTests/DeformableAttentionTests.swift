@@ -39,6 +39,26 @@ import Testing
         }
     }
 
+    /// 45 channels run the kernels' loops of 8 lanes five times, then 5 single channels; with
+    /// 3 channels only the single-channel loops run. A sample whose four neighbours all lie
+    /// inside its level takes the four-row path, the others the per-neighbour path: locations
+    /// from −0.2 to 1.2 give both.
+    @Test(arguments: [false, true]) func fusedKernelMatchesTheCompositeOnRowsOfManyChannels(sharedValue: Bool) {
+        let value = randomTensor([2, Self.tokens, sharedValue ? 1 : 2, 45], seed: 50)
+        let (_, locations, weights) = inputs(seed: 51)
+        let cotangent = randomTensor([2, 5, 90], seed: 52)
+        func run(_ fused: Bool) -> [[Double]] {
+            let (v, l, w) = (value.requiringGrad(), locations.requiringGrad(), weights.requiringGrad())
+            let out = fused ? Tensor.deformableSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)
+                            : Tensor.compositeDeformableSampling(value: v, spatialShapes: Self.shapes, locations: l, weights: w)
+            return [out.doubles()] + gradients(of: [out], wrt: [v, l, w], cotangents: [cotangent]).map { $0.doubles() }
+        }
+        let (fused, composite) = (run(true), run(false))
+        for (name, (a, b)) in zip(["output", "grad value", "grad locations", "grad weights"], zip(fused, composite)) {
+            #expect(maxAbsDifference(a, b) < 1e-12, "\(name) differs by \(maxAbsDifference(a, b))")
+        }
+    }
+
     /// A value shared by the heads is sampled like the same value copied to every head.
     @Test func sharedValueEqualsTheValueCopiedToEveryHead() {
         let shared = randomTensor([2, Self.tokens, 1, 3], seed: 40)

@@ -270,5 +270,7 @@ check "bench model unknown setting" 1 "$zoo" bench model detr --set model.no_suc
 grep -q "no_such_key" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model names the unknown setting: $LAST_OUTPUT"; }
 check "bench unknown section" 64 "$zoo" bench layers --only nonsense
 grep -q "unknown section nonsense" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --only names the unknown section: $LAST_OUTPUT"; }
+check "bench zero repeats" 64 "$zoo" bench layers --repeats 0 --only tape
+grep -q "repeats must be at least 1" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --repeats 0 is refused by name: $LAST_OUTPUT"; }
 echo "zoo-cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
