@@ -114,23 +114,35 @@ enum LocalAttentionKernels {
         }
     }
 
+    // The helpers below run on 8 lanes with a scalar tail of at most 7. Left to the
+    // compiler, the products ran on 4 lanes and the dot product, a serial sum that it may
+    // not reorder, one element at a time.
+
     @inline(__always)
     static func dot<T: FloatElement>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ count: Int) -> T {
-        var sum = T.zero
-        for t in 0..<count { sum += a[t] * b[t] }
-        return sum
+        VectorRows.dot(a, b, count)
     }
 
     /// y += alpha·x.
     @inline(__always)
     static func addScaled<T: FloatElement>(_ y: UnsafeMutablePointer<T>, _ alpha: T, _ x: UnsafePointer<T>, _ count: Int) {
-        for t in 0..<count { y[t] += alpha * x[t] }
+        let scale = SIMD8(repeating: alpha)
+        var i = 0
+        while i &+ 8 <= count { store(VectorRows.load(y + i) + scale * VectorRows.load(x + i), y + i); i &+= 8 }
+        while i < count { y[i] += alpha * x[i]; i &+= 1 }
     }
 
     /// y += a ⊙ b.
     @inline(__always)
     static func addProduct<T: FloatElement>(_ y: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ count: Int) {
-        for t in 0..<count { y[t] += a[t] * b[t] }
+        var i = 0
+        while i &+ 8 <= count { store(VectorRows.load(y + i) + VectorRows.load(a + i) * VectorRows.load(b + i), y + i); i &+= 8 }
+        while i < count { y[i] += a[i] * b[i]; i &+= 1 }
+    }
+
+    @inline(__always)
+    private static func store<T: FloatElement>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
     }
 }
 
