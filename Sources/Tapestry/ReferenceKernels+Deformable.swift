@@ -169,7 +169,7 @@ struct FourRows<T: FloatElement> {
             sum += w[1] * VectorRows.load(r01 + i)
             sum += w[2] * VectorRows.load(r10 + i)
             sum += w[3] * VectorRows.load(r11 + i)
-            UnsafeMutableRawPointer(target + i).storeBytes(of: VectorRows.load(target + i) + sum, as: SIMD8<T>.self)
+            VectorRows.store(VectorRows.load(target + i) + sum, target + i)
             i &+= 8
         }
         while i < n {
@@ -187,7 +187,7 @@ struct FourRows<T: FloatElement> {
         let (g00, g01, g10, g11) = (UnsafeMutablePointer(mutating: r00), UnsafeMutablePointer(mutating: r01),
                                     UnsafeMutablePointer(mutating: r10), UnsafeMutablePointer(mutating: r11))
         @inline(__always) func update(_ row: UnsafeMutablePointer<T>, _ i: Int, _ x: SIMD8<T>, _ weight: T) {
-            UnsafeMutableRawPointer(row + i).storeBytes(of: VectorRows.load(row + i) + weight * x, as: SIMD8<T>.self)
+            VectorRows.store(VectorRows.load(row + i) + weight * x, row + i)
         }
         var i = 0
         while i &+ 8 <= n {

@@ -76,7 +76,7 @@ enum LocalAttentionKernels {
                 for p in 0..<hw { row[p] = weight[p] * (row[p] - mean[p]) }
                 for t in 0..<d {
                     addScaled(gqs + t * hw, rs[t * window + index], row, hw)
-                    grs[t * window + index] += dot(row, qs + t * hw, hw)
+                    grs[t * window + index] += VectorRows.dot(row, qs + t * hw, hw)
                 }
                 g.forEachRun(index) { pixel, neighbour, count in
                     for t in 0..<d {
@@ -115,20 +115,15 @@ enum LocalAttentionKernels {
     }
 
     // The helpers below run on 8 lanes with a scalar tail of at most 7. Left to the
-    // compiler, the products ran on 4 lanes and the dot product, a serial sum that it may
-    // not reorder, one element at a time.
-
-    @inline(__always)
-    static func dot<T: FloatElement>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ count: Int) -> T {
-        VectorRows.dot(a, b, count)
-    }
+    // compiler, the products ran on 4 lanes (and a dot product, a serial sum that it may not
+    // reorder, one element at a time: the kernels use `VectorRows.dot`).
 
     /// y += alpha·x.
     @inline(__always)
     static func addScaled<T: FloatElement>(_ y: UnsafeMutablePointer<T>, _ alpha: T, _ x: UnsafePointer<T>, _ count: Int) {
         let scale = SIMD8(repeating: alpha)
         var i = 0
-        while i &+ 8 <= count { store(VectorRows.load(y + i) + scale * VectorRows.load(x + i), y + i); i &+= 8 }
+        while i &+ 8 <= count { VectorRows.store(VectorRows.load(y + i) + scale * VectorRows.load(x + i), y + i); i &+= 8 }
         while i < count { y[i] += alpha * x[i]; i &+= 1 }
     }
 
@@ -136,13 +131,8 @@ enum LocalAttentionKernels {
     @inline(__always)
     static func addProduct<T: FloatElement>(_ y: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ count: Int) {
         var i = 0
-        while i &+ 8 <= count { store(VectorRows.load(y + i) + VectorRows.load(a + i) * VectorRows.load(b + i), y + i); i &+= 8 }
+        while i &+ 8 <= count { VectorRows.store(VectorRows.load(y + i) + VectorRows.load(a + i) * VectorRows.load(b + i), y + i); i &+= 8 }
         while i < count { y[i] += a[i] * b[i]; i &+= 1 }
-    }
-
-    @inline(__always)
-    private static func store<T: FloatElement>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
     }
 }
 

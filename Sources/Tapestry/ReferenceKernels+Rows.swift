@@ -163,6 +163,11 @@ enum VectorRows {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self)
     }
 
+    @inline(__always)
+    static func store<T: FloatElement>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
+    }
+
     /// Σ a[i]·b[i].
     @inline(__always)
     static func dot<T: FloatElement>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
