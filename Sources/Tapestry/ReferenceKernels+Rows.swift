@@ -168,6 +168,16 @@ enum VectorRows {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
     }
 
+    /// acc += x⊙y, fused where the build allows it (`-DTAPESTRY_FMA`).
+    @inline(__always)
+    static func madd<T: FloatElement>(_ acc: inout SIMD8<T>, _ x: SIMD8<T>, _ y: SIMD8<T>) {
+        #if TAPESTRY_FMA
+        acc = acc.addingProduct(x, y)
+        #else
+        acc += x * y
+        #endif
+    }
+
     /// Σ a[i]·b[i].
     @inline(__always)
     static func dot<T: FloatElement>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {

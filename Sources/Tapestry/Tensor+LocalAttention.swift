@@ -16,7 +16,7 @@ extension Tensor {
         let g = LocalAttentionGeometry(query: query, key: key, value: value, relative: relative, heads: heads, kernelSize: kernelSize)
         let (q, k, v, r) = (query.detached().contiguous(), key.detached().contiguous(), value.detached().contiguous(), relative.detached().contiguous())
         let out = Tensor(uninitializedShape: q.shape, dtype: q.dtype)
-        let weights = Tensor(uninitializedShape: [g.batch, heads, g.window, g.pixels], dtype: q.dtype)
+        let weights = Tensor(uninitializedShape: [g.batch, heads, g.window, PaddedMaps(g).size], dtype: q.dtype)
         struct Forward: FloatKernel {
             let q: Tensor, k: Tensor, v: Tensor, r: Tensor, out: Tensor, weights: Tensor, g: LocalAttentionGeometry
             func run<T: FloatElement>(_: T.Type) {
@@ -31,8 +31,9 @@ extension Tensor {
                     compositeLocalAttention(query: query, key: key, value: value, relative: relative, heads: heads, kernelSize: kernelSize)
                 }
             }
-            let (gq, gk, gv) = (Tensor.zeros(q.shape, dtype: q.dtype), Tensor.zeros(q.shape, dtype: q.dtype), Tensor.zeros(q.shape, dtype: q.dtype))
-            let gr = Tensor.zeros([g.batch] + r.shape, dtype: q.dtype)
+            let (gq, gk, gv) = (Tensor(uninitializedShape: q.shape, dtype: q.dtype), Tensor(uninitializedShape: q.shape, dtype: q.dtype),
+                                Tensor(uninitializedShape: q.shape, dtype: q.dtype))
+            let gr = Tensor(uninitializedShape: [g.batch] + r.shape, dtype: q.dtype)
             struct Backward: FloatKernel {
                 let q: Tensor, k: Tensor, v: Tensor, r: Tensor, weights: Tensor, gy: Tensor, gq: Tensor, gk: Tensor, gv: Tensor, gr: Tensor
                 let g: LocalAttentionGeometry
