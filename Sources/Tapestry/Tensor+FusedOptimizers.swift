@@ -50,9 +50,22 @@ extension Tensor {
                 let (root2, eps, rate) = (T(s.correction2.squareRoot()), T(s.eps), T(s.learningRate / s.correction1))
                 let pointers = UnsafeSendable((p.pointer(T.self), g.pointer(T.self), m.pointer(T.self), v.pointer(T.self),
                                                out.0.pointer(T.self), out.1.pointer(T.self), out.2.pointer(T.self)))
+                // The same arithmetic on 8 lanes, then a scalar tail: written as a plain loop,
+                // the compiler kept it scalar (the square root's domain check).
                 Parallel.forRanges(p.count) { range in
                     let (p, g, m, v, newP, newM, newV) = pointers.value
-                    for i in range {
+                    var i = range.lowerBound
+                    while i &+ 8 <= range.upperBound {
+                        let (parameter, gradient) = (VectorRows.load(p + i), VectorRows.load(g + i))
+                        let grad = gradient + parameter * addedDecay
+                        let first = VectorRows.load(m + i) * b1 + grad * c1
+                        let second = VectorRows.load(v + i) * b2 + grad * grad * c2
+                        VectorRows.store(first, newM + i)
+                        VectorRows.store(second, newV + i)
+                        VectorRows.store(parameter * decay - first / (second.squareRoot() / root2 + eps) * rate, newP + i)
+                        i &+= 8
+                    }
+                    for i in i..<range.upperBound {
                         let grad = g[i] + p[i] * addedDecay
                         let first = m[i] * b1 + grad * c1
                         let second = v[i] * b2 + grad * grad * c2
