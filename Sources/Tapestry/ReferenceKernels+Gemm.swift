@@ -107,7 +107,7 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
                     for panel in firstPanel..<lastPanel {
                         let jr = panel * nr
                         for ir in stride(from: 0, to: mcCur, by: mr) {
-                            tile(kc: kcCur, a: packedA + ir * kcCur, b: sharedB.value + panel * nr * kcCur,
+                            tile(kc: kcCur, a: packedA + ir * kcCur, b: PackedRows(base: sharedB.value + panel * nr * kcCur, width: nr),
                                  c: sharedC.value + (ic + ir) * ldc + jc + jr, ldc: ldc,
                                  rows: min(mr, mcCur - ir), columns: min(nr, ncCur - jr), accumulate: addToC)
                         }
@@ -150,8 +150,8 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
 
     /// One mr×nr tile of C; edge tiles go through a scratch tile.
     @inline(__always)
-    static func tile(kc: Int, a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>, ldc: Int,
-                     rows: Int, columns: Int, accumulate: Bool) {
+    static func tile<Rows: PanelRows>(kc: Int, a: UnsafePointer<T>, b: Rows, c: UnsafeMutablePointer<T>, ldc: Int,
+                     rows: Int, columns: Int, accumulate: Bool) where Rows.Scalar == T {
         if rows == mr && columns == nr {
             microKernel(kc: kc, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
@@ -176,24 +176,26 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
         #endif
     }
 
-    /// C[6×2W] (+)= Apanel[6×kc]·Bpanel[kc×2W] with 12 vector accumulators.
+    /// C[6×2W] (+)= Apanel[6×kc]·Bpanel[kc×2W] with 12 vector accumulators; row p of the B
+    /// panel is the 2W elements at `b.row(p)`.
     @inline(__always)
-    static func microKernel(kc: Int, a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>,
-                            ldc: Int, accumulate: Bool) {
+    static func microKernel<Rows: PanelRows>(kc: Int, a: UnsafePointer<T>, b: Rows, c: UnsafeMutablePointer<T>,
+                                             ldc: Int, accumulate: Bool) where Rows.Scalar == T {
         let w = V.scalarCount
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        var ap = a, bp = b
-        for _ in 0..<kc {
-            let b0 = UnsafeRawPointer(bp).load(as: V.self)
-            let b1 = UnsafeRawPointer(bp + w).load(as: V.self)
+        var ap = a
+        for p in 0..<kc {
+            let bp = UnsafeRawPointer(b.row(p))
+            let b0 = bp.loadUnaligned(as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: w * MemoryLayout<T>.stride, as: V.self)
             var x = V(repeating: ap[0]); madd(&c00, x, b0); madd(&c01, x, b1)
             x = V(repeating: ap[1]); madd(&c10, x, b0); madd(&c11, x, b1)
             x = V(repeating: ap[2]); madd(&c20, x, b0); madd(&c21, x, b1)
             x = V(repeating: ap[3]); madd(&c30, x, b0); madd(&c31, x, b1)
             x = V(repeating: ap[4]); madd(&c40, x, b0); madd(&c41, x, b1)
             x = V(repeating: ap[5]); madd(&c50, x, b0); madd(&c51, x, b1)
-            ap += 6; bp += 2 * w
+            ap += 6
         }
         @inline(__always) func store(_ row: Int, _ v0: V, _ v1: V) {
             let p = UnsafeMutableRawPointer(c + row * ldc)
@@ -208,4 +210,17 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
         store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
         store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
     }
+}
+
+/// Where the micro-kernel finds row p of its kc×nr panel of B.
+protocol PanelRows {
+    associatedtype Scalar
+    func row(_ p: Int) -> UnsafePointer<Scalar>
+}
+
+/// A panel packed k-major: row p at base + p·width.
+struct PackedRows<Scalar>: PanelRows {
+    let base: UnsafePointer<Scalar>
+    let width: Int
+    @inline(__always) func row(_ p: Int) -> UnsafePointer<Scalar> { base + p &* width }
 }

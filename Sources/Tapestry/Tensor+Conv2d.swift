@@ -84,6 +84,18 @@ struct ConvolutionLayout: Sendable {
     var isPointwise: Bool {
         g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0)
     }
+    /// True when the convolution runs directly on the padded input (Conv2d+Direct.swift)
+    /// instead of im2col + gemm: stride 1, dilation 1, one group, a kernel larger than 1×1,
+    /// padding less than the kernel, and at least `minimumDirectShare` of each padded plane
+    /// being output pixels (the rest of the span is computed and dropped).
+    var isDirect: Bool {
+        let padded = (g.height + 2 * g.padding.h) * (g.width + 2 * g.padding.w)
+        return g.stride == (1, 1) && g.dilation == (1, 1) && groups == 1 && g.kernel != (1, 1)
+            && g.padding.h < g.kernel.h && g.padding.w < g.kernel.w
+            && Double(length) >= Self.minimumDirectShare * Double(padded)
+    }
+    static let minimumDirectShare = 0.6
+
     /// One image's geometry (for im2col/col2im on one image at a time).
     var image: PatchGeometry { var one = g; one.batch = 1; return one }
     var imageSize: Int { g.channels * g.height * g.width }
@@ -120,6 +132,7 @@ private struct ConvolutionForward: FloatKernel {
     let x: Tensor, w: Tensor, y: Tensor, layout: ConvolutionLayout
     func run<T: FloatElement>(_: T.Type) {
         let l = layout
+        if l.isDirect { return l.directForward(x: x.pointer(T.self), w: w.pointer(T.self), y: y.pointer(T.self)) }
         let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
         let product = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
         let px = x.pointer(T.self), pw = w.pointer(T.self), py = y.pointer(T.self)
@@ -145,6 +158,11 @@ private struct ConvolutionBackward: FloatKernel {
     let x: Tensor, w: Tensor, grad: Tensor, gradInput: Tensor?, gradWeight: Tensor?, layout: ConvolutionLayout
     func run<T: FloatElement>(_: T.Type) {
         let l = layout
+        if l.isDirect {
+            if let gradWeight { l.directWeightGradient(x: x.pointer(T.self), dy: grad.pointer(T.self), dw: gradWeight.pointer(T.self)) }
+            if let gradInput { l.directInputGradient(dy: grad.pointer(T.self), w: w.pointer(T.self), dx: gradInput.pointer(T.self)) }
+            return
+        }
         let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
         let gathered = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
         let px = x.pointer(T.self), pw = w.pointer(T.self), pg = grad.pointer(T.self)

@@ -1,0 +1,61 @@
+import Testing
+@testable import Tapestry
+
+/// The direct convolution (Conv2d+Direct.swift) against the composite (unfold + matmul,
+/// differentiated by the tape), in Float64: outputs and both gradients. The layers are
+/// chosen to reach each edge of the kernel: output channels not a multiple of the
+/// micro-kernel's 6 rows, spans not a multiple of its 32 columns, more than one block of
+/// 256 taps in the forward (32·9) and in the input gradient (40·9), a non-square kernel with
+/// different paddings along the two axes, an even kernel without padding, and a batch large
+/// enough to be split over threads.
+@Suite struct DirectConvolutionMatchesTheComposite {
+    struct Layer: CustomTestStringConvertible, Sendable {
+        let input: [Int], weight: [Int], padding: (Int, Int)
+        var testDescription: String { "x \(input) w \(weight) p \(padding)" }
+    }
+
+    static let layers = [
+        Layer(input: [2, 5, 13, 11], weight: [7, 5, 3, 3], padding: (1, 1)),
+        Layer(input: [3, 32, 10, 9], weight: [13, 32, 3, 3], padding: (1, 1)),
+        Layer(input: [2, 3, 12, 14], weight: [40, 3, 3, 3], padding: (1, 1)),
+        Layer(input: [2, 4, 11, 12], weight: [6, 4, 5, 3], padding: (2, 0)),
+        Layer(input: [1, 4, 9, 9], weight: [5, 4, 2, 2], padding: (0, 0)),
+        Layer(input: [4, 16, 30, 31], weight: [12, 16, 3, 3], padding: (1, 1)),
+    ]
+
+    @Test(arguments: layers)
+    func outputsAndGradients(layer: Layer) {
+        let x = randomTensor(layer.input, seed: 11).requiringGrad()
+        let w = randomTensor(layer.weight, seed: 12).requiringGrad()
+        let b = randomTensor([layer.weight[0]], seed: 13).requiringGrad()
+        let geometry = PatchGeometry(batch: layer.input[0], channels: layer.input[1], height: layer.input[2], width: layer.input[3],
+                                     kernel: (layer.weight[2], layer.weight[3]), stride: (1, 1), padding: layer.padding, dilation: (1, 1))
+        #expect(ConvolutionLayout(g: geometry, groups: 1, outChannels: layer.weight[0]).isDirect, "the layer must take the direct path")
+
+        let y = x.conv2d(weight: w, bias: b, padding: layer.padding)
+        let expected = x.compositeConv2d(weight: w, padding: layer.padding) + b.reshaped([layer.weight[0], 1, 1])
+        #expect(y.shape == expected.shape)
+        #expect(maxAbsDifference(y.doubles(), expected.doubles()) < 1e-12, "output")
+        let cotangent = randomTensor(y.shape, seed: 14)
+        let direct = gradients(of: [y], wrt: [x, w, b], cotangents: [cotangent])
+        let composite = gradients(of: [expected], wrt: [x, w, b], cotangents: [cotangent])
+        for (i, name) in ["input", "weight", "bias"].enumerated() {
+            #expect(maxAbsDifference(direct[i].doubles(), composite[i].doubles()) < 1e-12, "\(name) gradient")
+        }
+    }
+
+    /// Maps mostly padding stay on im2col, so do strided, dilated and grouped layers.
+    @Test func layersTheDirectPathLeavesToIm2col() {
+        func layout(_ size: Int, kernel: Int = 3, stride: Int = 1, dilation: Int = 1, groups: Int = 1) -> ConvolutionLayout {
+            ConvolutionLayout(g: PatchGeometry(batch: 2, channels: 4, height: size, width: size, kernel: (kernel, kernel),
+                                               stride: (stride, stride), padding: (1, 1), dilation: (dilation, dilation)),
+                              groups: groups, outChannels: 4)
+        }
+        #expect(layout(8).isDirect)
+        #expect(!layout(4).isDirect)  // 16 output pixels in a 6 × 6 plane
+        #expect(!layout(8, stride: 2).isDirect)
+        #expect(!layout(8, dilation: 2).isDirect)
+        #expect(!layout(8, groups: 2).isDirect)
+        #expect(!layout(8, kernel: 1).isDirect)
+    }
+}
