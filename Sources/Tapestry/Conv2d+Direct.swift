@@ -51,23 +51,39 @@ extension ConvolutionLayout {
     /// y[n, o] = Σ_{c,i,j} w[o, c, i, j] · P[c, n, y + i, x + j] with P the padded input.
     func directForward<T: FloatElement>(x: UnsafePointer<T>, w: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {
         let (input, output) = (paddedInput, outputInPaddedInput)
-        let padded = UnsafeMutablePointer<T>.allocate(capacity: input.count(slack: DirectConvolution.slack))
-        defer { padded.deallocate() }
+        let paddedBuffer = PooledBuffer<T>(input.count(slack: DirectConvolution.slack))
+        defer { paddedBuffer.release() }
+        let padded = paddedBuffer.pointer
         input.embed(x, into: padded, slack: DirectConvolution.slack)
         let span = span(of: output), ldo = DirectConvolution.columns(span)
-        let out = UnsafeMutablePointer<T>.allocate(capacity: DirectConvolution.rows(outChannels) * ldo)
-        defer { out.deallocate() }
+        let outBuffer = PooledBuffer<T>(DirectConvolution.rows(outChannels) * ldo)
+        defer { outBuffer.release() }
+        let out = outBuffer.pointer
         DirectConvolution.run(m: outChannels, weights: w, taps: taps(channels: g.channels, in: input), input: padded,
                               span: span, out: out, ldo: ldo)
         output.extract(out, channelStride: ldo, into: y)
     }
 
-    /// dX[n, c] = Σ_{o,i,j} w[o, c, kh−1−i, kw−1−j] · Q[o, n, y + i, x + j] with Q the output
-    /// gradient padded by k − 1 − p.
-    func directInputGradient<T: FloatElement>(dy: UnsafePointer<T>, w: UnsafePointer<T>, dx: UnsafeMutablePointer<T>) {
+    /// Both gradients from one copy of the output gradient padded by k − 1 − p (Q).
+    func directGradients<T: FloatElement>(x: UnsafePointer<T>, w: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                          dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?) {
+        let gradient = paddedOutput
+        // Rows of zeros after the last channel: the weight gradient reads rows(O) channels.
+        let slack = (DirectConvolution.rows(outChannels) - outChannels) * gradient.channelStride + DirectConvolution.slack
+        let paddedBuffer = PooledBuffer<T>(gradient.count(slack: slack))
+        defer { paddedBuffer.release() }
+        let padded = paddedBuffer.pointer
+        gradient.embed(dy, into: padded, slack: slack)
+        if let dw { directWeightGradient(x: x, dy: dy, paddedGradient: padded, dw: dw) }
+        if let dx { directInputGradient(paddedGradient: padded, w: w, dx: dx) }
+    }
+
+    /// dX[n, c] = Σ_{o,i,j} w[o, c, kh−1−i, kw−1−j] · Q[o, n, y + i, x + j].
+    private func directInputGradient<T: FloatElement>(paddedGradient: UnsafePointer<T>, w: UnsafePointer<T>, dx: UnsafeMutablePointer<T>) {
         let (kh, kw, c) = (g.kernel.h, g.kernel.w, g.channels)
-        let flipped = UnsafeMutablePointer<T>.allocate(capacity: c * outChannels * kh * kw)
-        defer { flipped.deallocate() }
+        let flippedBuffer = PooledBuffer<T>(c * outChannels * kh * kw)
+        defer { flippedBuffer.release() }
+        let flipped = flippedBuffer.pointer
         for o in 0..<outChannels {
             for ci in 0..<c {
                 for i in 0..<kh {
@@ -78,40 +94,44 @@ extension ConvolutionLayout {
             }
         }
         let (gradient, result) = (paddedOutput, inputInPaddedOutput)
-        let padded = UnsafeMutablePointer<T>.allocate(capacity: gradient.count(slack: DirectConvolution.slack))
-        defer { padded.deallocate() }
-        gradient.embed(dy, into: padded, slack: DirectConvolution.slack)
         let span = span(of: result), ldo = DirectConvolution.columns(span)
-        let out = UnsafeMutablePointer<T>.allocate(capacity: DirectConvolution.rows(c) * ldo)
-        defer { out.deallocate() }
+        let outBuffer = PooledBuffer<T>(DirectConvolution.rows(c) * ldo)
+        defer { outBuffer.release() }
+        let out = outBuffer.pointer
         DirectConvolution.run(m: c, weights: UnsafePointer(flipped), taps: taps(channels: outChannels, in: gradient),
-                              input: padded, span: span, out: out, ldo: ldo)
+                              input: paddedGradient, span: span, out: out, ldo: ldo)
         result.extract(out, channelStride: ldo, into: dx)
     }
 
-    /// dW[:, :, i, j] = G · P_{ij}ᵀ over the span: G the output gradient placed at its pixels'
-    /// span positions (zeros between), P_{ij} the padded input read from i·Wp + j on.
-    func directWeightGradient<T: FloatElement>(x: UnsafePointer<T>, dy: UnsafePointer<T>, dw: UnsafeMutablePointer<T>) {
-        let (input, output) = (paddedInput, outputInPaddedInput)
+    /// dW[o, c, i, j] = Σ_s G[o, s] · Pᵀ[s + i·Wp + j, c]: G the output gradient at its pixels'
+    /// span positions in the padded input's planes, Pᵀ the padded input laid out channels last.
+    /// G is Q read from (k − 1 − p) rows and columns in when Q's planes are the padded input's
+    /// (p = (k − 1)/2, "same" padding): the zeros Q has around each image are then the
+    /// positions between G's pixels. Otherwise G is a copy of its own.
+    private func directWeightGradient<T: FloatElement>(x: UnsafePointer<T>, dy: UnsafePointer<T>, paddedGradient: UnsafePointer<T>,
+                                                       dw: UnsafeMutablePointer<T>) {
+        let (input, output, q) = (paddedInput, outputInPaddedInput, paddedOutput)
         let (kh, kw, c, o) = (g.kernel.h, g.kernel.w, g.channels, outChannels)
-        let padded = UnsafeMutablePointer<T>.allocate(capacity: input.count(slack: 0))
-        let gradient = UnsafeMutablePointer<T>.allocate(capacity: output.count(slack: 0))
-        let perTap = UnsafeMutablePointer<T>.allocate(capacity: kh * kw * o * c)
-        defer { padded.deallocate(); gradient.deallocate(); perTap.deallocate() }
-        input.embed(x, into: padded, slack: 0)
-        output.embed(dy, into: gradient, slack: 0)
-        let span = span(of: output)
-        for i in 0..<kh {
-            for j in 0..<kw {
-                backend.gemm(transposeA: false, transposeB: true, m: o, n: c, k: span,
-                             a: UnsafePointer(gradient), lda: output.channelStride,
-                             b: UnsafePointer(padded + i * input.paddedWidth + j), ldb: input.channelStride,
-                             c: perTap + (i * kw + j) * o * c, ldc: c, accumulate: false)
-            }
+        let (ld, mPadded) = (DirectConvolution.channelsLast(c), DirectConvolution.rows(o))
+        let channelsLastBuffer = PooledBuffer<T>(input.channelStride * ld), perTapBuffer = PooledBuffer<T>(kh * kw * mPadded * ld)
+        defer { channelsLastBuffer.release(); perTapBuffer.release() }
+        let (channelsLast, perTap) = (channelsLastBuffer.pointer, perTapBuffer.pointer)
+        input.embedChannelsLast(x, into: channelsLast, ld: ld)
+        var copy: PooledBuffer<T>? = nil
+        defer { copy?.release() }
+        var (gradient, ldg) = (paddedGradient + q.top * q.paddedWidth + q.left, q.channelStride)
+        if (q.paddedHeight, q.paddedWidth) != (input.paddedHeight, input.paddedWidth) {
+            let slack = (mPadded - o) * output.channelStride
+            copy = PooledBuffer<T>(output.count(slack: slack))
+            output.embed(dy, into: copy!.pointer, slack: slack)
+            (gradient, ldg) = (UnsafePointer(copy!.pointer), output.channelStride)
         }
+        let shifts = (0..<kh * kw).map { ($0 / kw) * input.paddedWidth + $0 % kw }
+        DirectConvolution.weightGradient(m: o, gradient: gradient, ldg: ldg,
+                                         input: channelsLast, ld: ld, shifts: shifts, span: span(of: output), out: perTap)
         for oi in 0..<o {
             for ci in 0..<c {
-                for t in 0..<kh * kw { dw[(oi * c + ci) * kh * kw + t] = perTap[(t * o + oi) * c + ci] }
+                for t in 0..<kh * kw { dw[(oi * c + ci) * kh * kw + t] = perTap[(t * mPadded + oi) * ld + ci] }
             }
         }
     }

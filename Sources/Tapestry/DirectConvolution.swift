@@ -10,13 +10,16 @@
 ///     y[o, s] = Σ_{c,i,j} w[o, c, i, j] · P[s + δ(c, i, j)]
 ///
 /// a matrix product whose B row for tap t is the padded input read from δ_t on. The
-/// blocked gemm's micro-kernel computes it on 2W consecutive span positions at once,
+/// blocked gemm's micro-kernel computes it on 4W consecutive span positions at once,
 /// reading those rows where they lie; positions between an image's rows (x ≥ ow) and
 /// between images (y ≥ oh) are computed too and dropped.
 ///
 /// The input gradient is the same product on the output gradient padded by k − 1 − p, with
-/// the kernel flipped and its two channel axes swapped; the weight gradient is one gemm per
-/// tap (i, j), between the output gradient and the padded input shifted by i·Wp + j.
+/// the kernel flipped and its two channel axes swapped. The weight gradient is, for each tap
+/// (i, j), a product over the span between the output gradient G (at its pixels' positions,
+/// zeros between) and the padded input laid out channels last, read from row i·Wp + j on:
+///
+///     dW[o, c, i, j] = Σ_s G[o, s] · Pᵀ[s + i·Wp + j, c]
 
 /// Images [N, C, h, w], each zero-padded into an Hp × Wp plane at (top, left), the batch's
 /// planes end to end within each channel: element (n, c, y, x) at
@@ -33,13 +36,42 @@ struct SpanLayout {
 
     /// Writes images [N, C, h, w] into `buffer` (`count(slack:)` elements), zeros elsewhere.
     func embed<T: FloatElement>(_ images: UnsafePointer<T>, into buffer: UnsafeMutablePointer<T>, slack: Int) {
-        buffer.initialize(repeating: 0, count: count(slack: slack))
         let (source, target) = (UnsafeSendable(images), UnsafeSendable(buffer))
         Parallel.forEach(batch * channels, parallel: batch * channels * height * width > 1 << 16) { index in
             let (n, c) = index.quotientAndRemainder(dividingBy: channels)
-            let from = source.value + index * height * width
-            let to = target.value + c * channelStride + n * plane + top * paddedWidth + left
-            for y in 0..<height { (to + y * paddedWidth).update(from: from + y * width, count: width) }
+            let from = source.value + index * height * width, to = target.value + c * channelStride + n * plane
+            let right = paddedWidth - left - width
+            to.initialize(repeating: 0, count: top * paddedWidth + left)
+            for y in 0..<height {
+                let row = to + (y + top) * paddedWidth + left
+                row.update(from: from + y * width, count: width)
+                (row + width).initialize(repeating: 0, count: y + 1 < height ? right + left : 0)
+            }
+            let end = (top + height) * paddedWidth - right
+            (to + end).initialize(repeating: 0, count: plane - end)
+        }
+        (buffer + channels * channelStride).initialize(repeating: 0, count: slack)
+    }
+
+    /// Writes images [N, C, h, w] into `buffer` channels last: element (n, c, y, x) at row
+    /// n·Hp·Wp + (y + top)·Wp + x + left, column c, rows `ld` ≥ C apart; zeros elsewhere.
+    func embedChannelsLast<T: FloatElement>(_ images: UnsafePointer<T>, into buffer: UnsafeMutablePointer<T>, ld: Int) {
+        let (source, target) = (UnsafeSendable(images), UnsafeSendable(buffer))
+        Parallel.forEach(batch * paddedHeight, parallel: batch * channels * height * width > 1 << 16) { index in
+            let (n, paddedY) = index.quotientAndRemainder(dividingBy: paddedHeight)
+            let row = target.value + index * paddedWidth * ld
+            row.initialize(repeating: 0, count: paddedWidth * ld)
+            let y = paddedY - top
+            guard y >= 0 && y < height else { return }
+            let pixels = row + left * ld
+            let from = source.value + (n * channels * height + y) * width, channelStep = height * width
+            // Eight channels at a time: eight rows read in step, each pixel's eight values written side by side.
+            for c0 in stride(from: 0, to: channels, by: 8) {
+                let count = min(8, channels - c0)
+                for x in 0..<width {
+                    for c in c0..<c0 + count { pixels[x * ld + c] = from[c * channelStep + x] }
+                }
+            }
         }
     }
 
@@ -57,15 +89,15 @@ struct SpanLayout {
 }
 
 /// out[o, s] = Σ_t weights[o, t] · input[s + taps[t]] for o < m, s < span: the blocked
-/// gemm's 6 × 2W micro-kernel with its B rows read from the input at s + taps[t].
+/// gemm's 6 × 4W micro-kernel with its B rows read from the input at s + taps[t].
 enum DirectConvolution {
     /// Rows of `out`: m rounded up to the micro-kernel's 6 rows.
     static func rows(_ m: Int) -> Int { (m + 5) / 6 * 6 }
-    /// Columns of `out`: the span rounded up to 32, a multiple of the micro-kernel's 2W
-    /// columns (32 for Float, 16 for Double).
-    static func columns(_ span: Int) -> Int { (span + 31) / 32 * 32 }
+    /// Columns of `out`: the span rounded up to 64, a multiple of the micro-kernel's 4W
+    /// columns (64 for Float, 32 for Double).
+    static func columns(_ span: Int) -> Int { (span + 63) / 64 * 64 }
     /// Zeros `input` needs after its last tap's reach (the last tile's overhang).
-    static let slack = 32
+    static let slack = 64
 
     /// `weights` is [m, taps.count] row-major; `out` is [rows(m), ldo] with ldo ≥ columns(span);
     /// `input` is readable (and finite wherever a kept output reads it) up to
@@ -81,6 +113,23 @@ enum DirectConvolution {
         }
     }
 
+    /// Columns of a channels-last buffer for `channels`: a multiple of the micro-kernel's 4W.
+    static func channelsLast(_ channels: Int) -> Int { columns(channels) }
+
+    /// out[t, o, c] = Σ_{s < span} gradient[o, s] · input[s + shifts[t], c] for o < m, c < n:
+    /// `gradient` is [rows(m), ldg] (rows from m on zero), `input` channels last with rows
+    /// `ld` = channelsLast(n) apart (columns from n on zero), `out` [shifts.count, rows(m), ld].
+    static func weightGradient<T: FloatElement>(m: Int, gradient: UnsafePointer<T>, ldg: Int, input: UnsafePointer<T>, ld: Int,
+                                                shifts: [Int], span: Int, out: UnsafeMutablePointer<T>) {
+        if T.self == Float.self {
+            Kernel<SIMD16<Float>>.weightGradient(m: m, gradient: rebound(gradient), ldg: ldg, input: rebound(input), ld: ld,
+                                                 shifts: shifts, span: span, out: rebound(out))
+        } else {
+            Kernel<SIMD8<Double>>.weightGradient(m: m, gradient: rebound(gradient), ldg: ldg, input: rebound(input), ld: ld,
+                                                 shifts: shifts, span: span, out: rebound(out))
+        }
+    }
+
     enum Kernel<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
         typealias T = V.Scalar
         typealias Gemm = BlockedGemm<V>
@@ -89,8 +138,9 @@ enum DirectConvolution {
                         out: UnsafeMutablePointer<T>, ldo: Int) {
             let (k, mPadded, kc, nr) = (taps.count, rows(m), Gemm.kc, Gemm.nr)
             // Weights packed per block of kc taps, as the gemm packs A: the block of tap pc at pc·mPadded.
-            let packed = UnsafeMutablePointer<T>.allocate(capacity: mPadded * k)
-            defer { packed.deallocate() }
+            let packedBuffer = PooledBuffer<T>(mPadded * k)
+            defer { packedBuffer.release() }
+            let packed = packedBuffer.pointer
             for pc in stride(from: 0, to: k, by: kc) {
                 Gemm.packA(weights + pc, MatrixStrides(rows: k, columns: 1), m: m, kc: min(kc, k - pc), into: packed + pc * mPadded)
             }
@@ -108,12 +158,48 @@ enum DirectConvolution {
                         for tile in firstTile..<lastTile {
                             let rows = OffsetRows(base: input + tile * nr, offsets: offsets.value + pc)
                             for ir in stride(from: 0, to: mPadded, by: Gemm.mr) {
-                                Gemm.microKernel(kc: kcCur, a: packed + pc * mPadded + ir * kcCur, b: rows,
+                                Gemm.microKernel(kc: kcCur, a: PackedColumns(base: packed + pc * mPadded + ir * kcCur), b: rows,
                                                  c: out + ir * ldo + tile * nr, ldc: ldo, accumulate: pc > 0)
                             }
                         }
                     }
                 }
+            }
+        }
+
+        /// Each thread sums its own share of the span into its own copy of `out`; the copies
+        /// are added at the end.
+        static func weightGradient(m: Int, gradient: UnsafePointer<T>, ldg: Int, input: UnsafePointer<T>, ld: Int,
+                                   shifts: [Int], span: Int, out: UnsafeMutablePointer<T>) {
+            let (mPadded, kc, nr) = (rows(m), Gemm.kc, Gemm.nr)
+            let size = shifts.count * mPadded * ld
+            let blocks = (span + kc - 1) / kc
+            let parts = mPadded * ld * shifts.count * span >= 1 << 20 ? min(Parallel.threadCount, blocks) : 1
+            let partialBuffer = PooledBuffer<T>(parts * size)
+            defer { partialBuffer.release() }
+            let partial = partialBuffer.pointer
+            partial.initialize(repeating: 0, count: parts * size)
+            let shared = UnsafeSendable((gradient, input, UnsafePointer(partial)))
+            Parallel.forEach(parts, parallel: parts > 1) { part in
+                let (gradient, input, partial) = shared.value
+                let sum = UnsafeMutablePointer(mutating: partial) + part * size
+                for block in stride(from: part * blocks / parts, to: (part + 1) * blocks / parts, by: 1) {
+                    let s0 = block * kc, kcCur = min(kc, span - block * kc)
+                    for (t, shift) in shifts.enumerated() {
+                        for jc in stride(from: 0, to: ld, by: nr) {
+                            let rows = StridedRows(base: input + (s0 + shift) * ld + jc, stride: ld)
+                            for ir in stride(from: 0, to: mPadded, by: Gemm.mr) {
+                                Gemm.microKernel(kc: kcCur, a: StridedColumns(base: gradient + ir * ldg + s0, stride: ldg), b: rows,
+                                                 c: sum + (t * mPadded + ir) * ld + jc, ldc: ld, accumulate: true)
+                            }
+                        }
+                    }
+                }
+            }
+            out.update(from: partial, count: size)
+            for part in 1..<max(parts, 1) {
+                let from = partial + part * size
+                for i in 0..<size { out[i] += from[i] }
             }
         }
     }

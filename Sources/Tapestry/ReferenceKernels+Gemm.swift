@@ -3,7 +3,7 @@
 /// Multiplication", ACM TOMS 2008).
 ///
 /// C = A·B is computed in blocks: a KC×NR panel of B and an MC×KC block of A are packed
-/// into contiguous buffers, then a 6×(2·W) micro-kernel keeps 12 SIMD accumulators of
+/// into contiguous buffers, then a 6×(4·W) micro-kernel keeps 24 SIMD accumulators of
 /// width W in registers (W = 16 for Float, 8 for Double: 512-bit vectors) and streams the
 /// packed panels. Fused multiply-add is used when the build targets a CPU that has it
 /// (`-DTAPESTRY_FMA`, set together with `-target-cpu native` by the Makefile).
@@ -67,8 +67,8 @@ struct MatrixStrides {
 enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
     typealias T = V.Scalar
     static var mr: Int { 6 }
-    static var nr: Int { 2 * V.scalarCount }
-    static var kc: Int { 256 }
+    static var nr: Int { 4 * V.scalarCount }
+    static var kc: Int { 128 }
     static var mc: Int { 96 }
     static var nc: Int { 3072 }
 
@@ -107,7 +107,7 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
                     for panel in firstPanel..<lastPanel {
                         let jr = panel * nr
                         for ir in stride(from: 0, to: mcCur, by: mr) {
-                            tile(kc: kcCur, a: packedA + ir * kcCur, b: PackedRows(base: sharedB.value + panel * nr * kcCur, width: nr),
+                            tile(kc: kcCur, a: packedA + ir * kcCur, b: StridedRows(base: sharedB.value + panel * nr * kcCur, stride: nr),
                                  c: sharedC.value + (ic + ir) * ldc + jc + jr, ldc: ldc,
                                  rows: min(mr, mcCur - ir), columns: min(nr, ncCur - jr), accumulate: addToC)
                         }
@@ -153,12 +153,12 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
     static func tile<Rows: PanelRows>(kc: Int, a: UnsafePointer<T>, b: Rows, c: UnsafeMutablePointer<T>, ldc: Int,
                      rows: Int, columns: Int, accumulate: Bool) where Rows.Scalar == T {
         if rows == mr && columns == nr {
-            microKernel(kc: kc, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+            microKernel(kc: kc, a: PackedColumns(base: a), b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
         withUnsafeTemporaryAllocation(of: T.self, capacity: mr * nr) { scratch in
             let s = scratch.baseAddress!
-            microKernel(kc: kc, a: a, b: b, c: s, ldc: nr, accumulate: false)
+            microKernel(kc: kc, a: PackedColumns(base: a), b: b, c: s, ldc: nr, accumulate: false)
             for i in 0..<rows {
                 for j in 0..<columns {
                     c[i * ldc + j] = accumulate ? c[i * ldc + j] + s[i * nr + j] : s[i * nr + j]
@@ -176,40 +176,61 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
         #endif
     }
 
-    /// C[6×2W] (+)= Apanel[6×kc]·Bpanel[kc×2W] with 12 vector accumulators; row p of the B
-    /// panel is the 2W elements at `b.row(p)`.
+    /// C[6×4W] (+)= Apanel[6×kc]·Bpanel[kc×4W] with 24 vector accumulators; element (i, p)
+    /// of the A panel is `a.element(i, p)`, row p of the B panel the 4W elements at `b.row(p)`. Each step loads 4 vectors and broadcasts 6
+    /// scalars for 24 fused multiply-adds, so the loads keep up with both FMA units even
+    /// when the B rows are unaligned (a load across two cache lines costs two).
     @inline(__always)
-    static func microKernel<Rows: PanelRows>(kc: Int, a: UnsafePointer<T>, b: Rows, c: UnsafeMutablePointer<T>,
-                                             ldc: Int, accumulate: Bool) where Rows.Scalar == T {
-        let w = V.scalarCount
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
-        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        var ap = a
+    static func microKernel<Columns: PanelColumns, Rows: PanelRows>(kc: Int, a: Columns, b: Rows, c: UnsafeMutablePointer<T>,
+                                                                    ldc: Int, accumulate: Bool)
+        where Columns.Scalar == T, Rows.Scalar == T {
+        let w = V.scalarCount * MemoryLayout<T>.stride
+        var c00 = V(), c01 = V(), c02 = V(), c03 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
+        var c20 = V(), c21 = V(), c22 = V(), c23 = V(), c30 = V(), c31 = V(), c32 = V(), c33 = V()
+        var c40 = V(), c41 = V(), c42 = V(), c43 = V(), c50 = V(), c51 = V(), c52 = V(), c53 = V()
         for p in 0..<kc {
             let bp = UnsafeRawPointer(b.row(p))
-            let b0 = bp.loadUnaligned(as: V.self)
-            let b1 = bp.loadUnaligned(fromByteOffset: w * MemoryLayout<T>.stride, as: V.self)
-            var x = V(repeating: ap[0]); madd(&c00, x, b0); madd(&c01, x, b1)
-            x = V(repeating: ap[1]); madd(&c10, x, b0); madd(&c11, x, b1)
-            x = V(repeating: ap[2]); madd(&c20, x, b0); madd(&c21, x, b1)
-            x = V(repeating: ap[3]); madd(&c30, x, b0); madd(&c31, x, b1)
-            x = V(repeating: ap[4]); madd(&c40, x, b0); madd(&c41, x, b1)
-            x = V(repeating: ap[5]); madd(&c50, x, b0); madd(&c51, x, b1)
-            ap += 6
+            let b0 = bp.loadUnaligned(as: V.self), b1 = bp.loadUnaligned(fromByteOffset: w, as: V.self)
+            let b2 = bp.loadUnaligned(fromByteOffset: 2 * w, as: V.self), b3 = bp.loadUnaligned(fromByteOffset: 3 * w, as: V.self)
+            var x = V(repeating: a.element(0, p)); madd(&c00, x, b0); madd(&c01, x, b1); madd(&c02, x, b2); madd(&c03, x, b3)
+            x = V(repeating: a.element(1, p)); madd(&c10, x, b0); madd(&c11, x, b1); madd(&c12, x, b2); madd(&c13, x, b3)
+            x = V(repeating: a.element(2, p)); madd(&c20, x, b0); madd(&c21, x, b1); madd(&c22, x, b2); madd(&c23, x, b3)
+            x = V(repeating: a.element(3, p)); madd(&c30, x, b0); madd(&c31, x, b1); madd(&c32, x, b2); madd(&c33, x, b3)
+            x = V(repeating: a.element(4, p)); madd(&c40, x, b0); madd(&c41, x, b1); madd(&c42, x, b2); madd(&c43, x, b3)
+            x = V(repeating: a.element(5, p)); madd(&c50, x, b0); madd(&c51, x, b1); madd(&c52, x, b2); madd(&c53, x, b3)
         }
-        @inline(__always) func store(_ row: Int, _ v0: V, _ v1: V) {
+        @inline(__always) func store(_ row: Int, _ v: (V, V, V, V)) {
             let p = UnsafeMutableRawPointer(c + row * ldc)
-            var (r0, r1) = (v0, v1)
+            var r = v
             if accumulate {
-                r0 += p.loadUnaligned(as: V.self)
-                r1 += p.loadUnaligned(fromByteOffset: w * MemoryLayout<T>.stride, as: V.self)
+                r.0 += p.loadUnaligned(as: V.self); r.1 += p.loadUnaligned(fromByteOffset: w, as: V.self)
+                r.2 += p.loadUnaligned(fromByteOffset: 2 * w, as: V.self); r.3 += p.loadUnaligned(fromByteOffset: 3 * w, as: V.self)
             }
-            p.storeBytes(of: r0, as: V.self)
-            p.storeBytes(of: r1, toByteOffset: w * MemoryLayout<T>.stride, as: V.self)
+            p.storeBytes(of: r.0, as: V.self); p.storeBytes(of: r.1, toByteOffset: w, as: V.self)
+            p.storeBytes(of: r.2, toByteOffset: 2 * w, as: V.self); p.storeBytes(of: r.3, toByteOffset: 3 * w, as: V.self)
         }
-        store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
-        store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+        store(0, (c00, c01, c02, c03)); store(1, (c10, c11, c12, c13)); store(2, (c20, c21, c22, c23))
+        store(3, (c30, c31, c32, c33)); store(4, (c40, c41, c42, c43)); store(5, (c50, c51, c52, c53))
     }
+}
+
+/// Where the micro-kernel finds element (i, p) of its 6×kc panel of A.
+protocol PanelColumns {
+    associatedtype Scalar
+    func element(_ i: Int, _ p: Int) -> Scalar
+}
+
+/// A panel packed k-major, 6 elements a step: (i, p) at base[6p + i].
+struct PackedColumns<Scalar>: PanelColumns {
+    let base: UnsafePointer<Scalar>
+    @inline(__always) func element(_ i: Int, _ p: Int) -> Scalar { base[p &* 6 &+ i] }
+}
+
+/// Rows of A read in place, a fixed stride apart: (i, p) at base[i·stride + p].
+struct StridedColumns<Scalar>: PanelColumns {
+    let base: UnsafePointer<Scalar>
+    let stride: Int
+    @inline(__always) func element(_ i: Int, _ p: Int) -> Scalar { base[i &* stride &+ p] }
 }
 
 /// Where the micro-kernel finds row p of its kc×nr panel of B.
@@ -218,9 +239,9 @@ protocol PanelRows {
     func row(_ p: Int) -> UnsafePointer<Scalar>
 }
 
-/// A panel packed k-major: row p at base + p·width.
-struct PackedRows<Scalar>: PanelRows {
+/// Rows a fixed stride apart: row p at base + p·stride.
+struct StridedRows<Scalar>: PanelRows {
     let base: UnsafePointer<Scalar>
-    let width: Int
-    @inline(__always) func row(_ p: Int) -> UnsafePointer<Scalar> { base + p &* width }
+    let stride: Int
+    @inline(__always) func row(_ p: Int) -> UnsafePointer<Scalar> { base + p &* stride }
 }

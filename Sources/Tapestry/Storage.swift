@@ -20,6 +20,20 @@ final class Storage: @unchecked Sendable {
     }
 }
 
+/// A kernel's scratch space of `count` elements from the buffer pool (no page faults when
+/// the same size was used before); `release()` hands it back.
+struct PooledBuffer<T> {
+    let pointer: UnsafeMutablePointer<T>
+    let count: Int
+
+    init(_ count: Int) {
+        self.count = count
+        pointer = BufferPool.shared.allocate(byteCount: count * MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: count)
+    }
+
+    func release() { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), byteCount: count * MemoryLayout<T>.stride) }
+}
+
 /// Keeps freed large buffers for reuse.
 ///
 /// Fresh memory from the system costs a page fault per 4 KiB on first touch: a 58 MB

@@ -159,9 +159,8 @@ private struct ConvolutionBackward: FloatKernel {
     func run<T: FloatElement>(_: T.Type) {
         let l = layout
         if l.isDirect {
-            if let gradWeight { l.directWeightGradient(x: x.pointer(T.self), dy: grad.pointer(T.self), dw: gradWeight.pointer(T.self)) }
-            if let gradInput { l.directInputGradient(dy: grad.pointer(T.self), w: w.pointer(T.self), dx: gradInput.pointer(T.self)) }
-            return
+            return l.directGradients(x: x.pointer(T.self), w: w.pointer(T.self), dy: grad.pointer(T.self),
+                                     dx: gradInput?.pointer(T.self), dw: gradWeight?.pointer(T.self))
         }
         let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
         let gathered = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
