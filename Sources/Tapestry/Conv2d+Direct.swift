@@ -84,13 +84,11 @@ extension ConvolutionLayout {
         let flippedBuffer = PooledBuffer<T>(c * outChannels * kh * kw)
         defer { flippedBuffer.release() }
         let flipped = flippedBuffer.pointer
-        for o in 0..<outChannels {
-            for ci in 0..<c {
-                for i in 0..<kh {
-                    for j in 0..<kw {
-                        flipped[((ci * outChannels + o) * kh + i) * kw + j] = w[((o * c + ci) * kh + kh - 1 - i) * kw + kw - 1 - j]
-                    }
-                }
+        let (weights, target, o) = (UnsafeSendable(w), UnsafeSendable(flipped), outChannels)
+        Parallel.forEach(c, parallel: c * o * kh * kw > 1 << 16) { ci in
+            for oi in 0..<o {
+                let from = weights.value + (oi * c + ci) * kh * kw, to = target.value + (ci * o + oi) * kh * kw
+                for t in 0..<kh * kw { to[t] = from[kh * kw - 1 - t] }
             }
         }
         let (gradient, result) = (paddedOutput, inputInPaddedOutput)
@@ -129,9 +127,10 @@ extension ConvolutionLayout {
         let shifts = (0..<kh * kw).map { ($0 / kw) * input.paddedWidth + $0 % kw }
         DirectConvolution.weightGradient(m: o, gradient: gradient, ldg: ldg,
                                          input: channelsLast, ld: ld, shifts: shifts, span: span(of: output), out: perTap)
-        for oi in 0..<o {
+        let (source, target) = (UnsafeSendable(perTap), UnsafeSendable(dw))
+        Parallel.forEach(o, parallel: o * c * kh * kw > 1 << 16) { oi in
             for ci in 0..<c {
-                for t in 0..<kh * kw { dw[(oi * c + ci) * kh * kw + t] = perTap[(t * mPadded + oi) * ld + ci] }
+                for t in 0..<kh * kw { target.value[(oi * c + ci) * kh * kw + t] = source.value[(t * mPadded + oi) * ld + ci] }
             }
         }
     }

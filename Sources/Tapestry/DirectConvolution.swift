@@ -136,30 +136,29 @@ enum DirectConvolution {
 
         static func run(m: Int, weights: UnsafePointer<T>, taps: [Int], input: UnsafePointer<T>, span: Int,
                         out: UnsafeMutablePointer<T>, ldo: Int) {
-            let (k, mPadded, kc, nr) = (taps.count, rows(m), Gemm.kc, Gemm.nr)
-            // Weights packed per block of kc taps, as the gemm packs A: the block of tap pc at pc·mPadded.
-            let packedBuffer = PooledBuffer<T>(mPadded * k)
-            defer { packedBuffer.release() }
-            let packed = packedBuffer.pointer
-            for pc in stride(from: 0, to: k, by: kc) {
-                Gemm.packA(weights + pc, MatrixStrides(rows: k, columns: 1), m: m, kc: min(kc, k - pc), into: packed + pc * mPadded)
-            }
-            let tiles = columns(span) / nr
-            let tilesPerItem = max(1, min(8, tiles / (4 * Parallel.threadCount)))
-            let items = (tiles + tilesPerItem - 1) / tilesPerItem
-            let shared = UnsafeSendable((UnsafePointer(packed), input, out))
+            let (k, kc, nr, mr) = (taps.count, Gemm.kc, Gemm.nr, Gemm.mr)
+            // The weights are read in place, six rows a panel; rows past m from a zero-padded copy of the last panel.
+            let fullPanels = m / mr
+            let lastPanelBuffer = PooledBuffer<T>(mr * k)
+            defer { lastPanelBuffer.release() }
+            let lastPanel = lastPanelBuffer.pointer
+            lastPanel.initialize(repeating: 0, count: mr * k)
+            lastPanel.update(from: weights + fullPanels * mr * k, count: (m - fullPanels * mr) * k)
+            let grid = WorkGrid(tiles: columns(span) / nr, panels: rows(m) / mr)
+            let shared = UnsafeSendable((weights, UnsafePointer(lastPanel), input, out))
             taps.withUnsafeBufferPointer { taps in
                 let offsets = UnsafeSendable(taps.baseAddress!)
-                Parallel.forEach(items, parallel: mPadded * k * span >= 1 << 18) { item in
-                    let (packed, input, out) = shared.value
-                    let firstTile = item * tilesPerItem, lastTile = min(tiles, firstTile + tilesPerItem)
+                Parallel.forEach(grid.items, parallel: rows(m) * k * span >= 1 << 18) { item in
+                    let (weights, lastPanel, input, out) = shared.value
+                    let (tiles, panels) = grid.ranges(item)
                     for pc in stride(from: 0, to: k, by: kc) {
                         let kcCur = min(kc, k - pc)
-                        for tile in firstTile..<lastTile {
+                        for tile in tiles {
                             let rows = OffsetRows(base: input + tile * nr, offsets: offsets.value + pc)
-                            for ir in stride(from: 0, to: mPadded, by: Gemm.mr) {
-                                Gemm.microKernel(kc: kcCur, a: PackedColumns(base: packed + pc * mPadded + ir * kcCur), b: rows,
-                                                 c: out + ir * ldo + tile * nr, ldc: ldo, accumulate: pc > 0)
+                            for panel in panels {
+                                let a = panel < fullPanels ? weights + panel * mr * k : lastPanel
+                                Gemm.microKernel(kc: kcCur, a: StridedColumns(base: a + pc, stride: k), b: rows,
+                                                 c: out + panel * mr * ldo + tile * nr, ldc: ldo, accumulate: pc > 0)
                             }
                         }
                     }
@@ -167,41 +166,58 @@ enum DirectConvolution {
             }
         }
 
-        /// Each thread sums its own share of the span into its own copy of `out`; the copies
-        /// are added at the end.
+        /// Work items are taps × groups of output panels, each writing its own rows of `out`.
         static func weightGradient(m: Int, gradient: UnsafePointer<T>, ldg: Int, input: UnsafePointer<T>, ld: Int,
                                    shifts: [Int], span: Int, out: UnsafeMutablePointer<T>) {
-            let (mPadded, kc, nr) = (rows(m), Gemm.kc, Gemm.nr)
-            let size = shifts.count * mPadded * ld
-            let blocks = (span + kc - 1) / kc
-            let parts = mPadded * ld * shifts.count * span >= 1 << 20 ? min(Parallel.threadCount, blocks) : 1
-            let partialBuffer = PooledBuffer<T>(parts * size)
-            defer { partialBuffer.release() }
-            let partial = partialBuffer.pointer
-            partial.initialize(repeating: 0, count: parts * size)
-            let shared = UnsafeSendable((gradient, input, UnsafePointer(partial)))
-            Parallel.forEach(parts, parallel: parts > 1) { part in
-                let (gradient, input, partial) = shared.value
-                let sum = UnsafeMutablePointer(mutating: partial) + part * size
-                for block in stride(from: part * blocks / parts, to: (part + 1) * blocks / parts, by: 1) {
-                    let s0 = block * kc, kcCur = min(kc, span - block * kc)
-                    for (t, shift) in shifts.enumerated() {
-                        for jc in stride(from: 0, to: ld, by: nr) {
-                            let rows = StridedRows(base: input + (s0 + shift) * ld + jc, stride: ld)
-                            for ir in stride(from: 0, to: mPadded, by: Gemm.mr) {
-                                Gemm.microKernel(kc: kcCur, a: StridedColumns(base: gradient + ir * ldg + s0, stride: ldg), b: rows,
-                                                 c: sum + (t * mPadded + ir) * ld + jc, ldc: ld, accumulate: true)
+            let (mPadded, kc, nr, mr) = (rows(m), Gemm.kc, Gemm.nr, Gemm.mr)
+            let grid = WorkGrid(tiles: shifts.count, panels: mPadded / mr)
+            let shared = UnsafeSendable((gradient, input, out))
+            shifts.withUnsafeBufferPointer { shifts in
+                let shifts = UnsafeSendable(shifts.baseAddress!)
+                Parallel.forEach(grid.items, parallel: mPadded * ld * grid.tiles * span >= 1 << 18) { item in
+                    let (gradient, input, out) = shared.value
+                    let (taps, panels) = grid.ranges(item)
+                    for s0 in stride(from: 0, to: span, by: kc) {
+                        let kcCur = min(kc, span - s0)
+                        for t in taps {
+                            for jc in stride(from: 0, to: ld, by: nr) {
+                                let rows = StridedRows(base: input + (s0 + shifts.value[t]) * ld + jc, stride: ld)
+                                for panel in panels {
+                                    Gemm.microKernel(kc: kcCur, a: StridedColumns(base: gradient + panel * mr * ldg + s0, stride: ldg),
+                                                     b: rows, c: out + (t * mPadded + panel * mr) * ld + jc, ldc: ld, accumulate: s0 > 0)
+                                }
                             }
                         }
                     }
                 }
             }
-            out.update(from: partial, count: size)
-            for part in 1..<max(parts, 1) {
-                let from = partial + part * size
-                for i in 0..<size { out[i] += from[i] }
-            }
         }
+    }
+}
+
+/// A tiles × panels grid of micro-kernel calls cut into rectangles, about 8 per thread: runs
+/// of up to 8 tiles when there are many tiles, else groups of panels too.
+struct WorkGrid {
+    let tiles, panels: Int
+    let tilesPerItem, panelsPerItem: Int
+
+    init(tiles: Int, panels: Int) {
+        let target = 8 * Parallel.threadCount
+        self.tiles = tiles
+        self.panels = panels
+        tilesPerItem = max(1, min(8, tiles / target))
+        let tileGroups = (tiles + tilesPerItem - 1) / tilesPerItem
+        let panelGroups = min(panels, max(1, (target + tileGroups - 1) / tileGroups))
+        panelsPerItem = (panels + panelGroups - 1) / panelGroups
+    }
+
+    var tileGroups: Int { (tiles + tilesPerItem - 1) / tilesPerItem }
+    var items: Int { tileGroups * ((panels + panelsPerItem - 1) / panelsPerItem) }
+
+    func ranges(_ item: Int) -> (tiles: Range<Int>, panels: Range<Int>) {
+        let (panelGroup, tileGroup) = item.quotientAndRemainder(dividingBy: tileGroups)
+        let firstTile = tileGroup * tilesPerItem, firstPanel = panelGroup * panelsPerItem
+        return (firstTile..<min(tiles, firstTile + tilesPerItem), firstPanel..<min(panels, firstPanel + panelsPerItem))
     }
 }
 

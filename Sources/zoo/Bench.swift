@@ -24,7 +24,17 @@ struct BenchLayers: ParsableCommand {
     @Option(name: .customLong("only"), help: "Run only these sections (repeatable): gemm, elementwise, conv2d, tape, attention (or one of its layers: mha, deformable, sasa), models.")
     var sections: [String] = []
 
+    @Option(name: .customLong("conv-input"), help: "Input of the conv2d section as NxCxHxW (a 3×3 convolution, C→C channels, padding 1).")
+    var convolutionInput = "8x64x56x56"
+
+    /// `--conv-input` as [N, C, H, W].
+    var convolutionShape: [Int]? {
+        let sizes = convolutionInput.split(separator: "x").compactMap { Int($0) }
+        return sizes.count == 4 && sizes.allSatisfy({ $0 > 0 }) ? sizes : nil
+    }
+
     func validate() throws {
+        guard convolutionShape != nil else { throw ValidationError("--conv-input must be NxCxHxW with positive sizes, got \(convolutionInput)") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         let unknown = sections.filter { !Self.sectionNames.contains($0) }
         guard unknown.isEmpty else {
@@ -89,11 +99,13 @@ struct BenchLayers: ParsableCommand {
     }
 
     func convolution() {
-        print("\nconv2d 3×3, 64→64 channels, input 8×64×56×56 (ResNet stage 1), Float32:")
+        let shape = convolutionShape!, (n, c, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let stage = shape == [8, 64, 56, 56] ? " (ResNet stage 1)" : ""
+        print("\nconv2d 3×3, \(c)→\(c) channels, input \(n)×\(c)×\(height)×\(width)\(stage), Float32:")
         var rng = RandomGenerator(seed: 3)
-        let x = Tensor.normal([8, 64, 56, 56], generator: &rng).requiringGrad()
-        let w = (Tensor.normal([64, 64, 3, 3], generator: &rng) * 0.05).requiringGrad()
-        let flops = 2.0 * 8 * 64 * 64 * 9 * 56 * 56
+        let x = Tensor.normal(shape, generator: &rng).requiringGrad()
+        let w = (Tensor.normal([c, c, 3, 3], generator: &rng) * 0.05).requiringGrad()
+        let flops = 2.0 * Double(n * c * c * 9 * height * width)
         let forward = timed { _ = noGrad { x.conv2d(weight: w, padding: (1, 1)) } }
         let both = timed {
             x.zeroGrad(); w.zeroGrad()

@@ -58,4 +58,18 @@ import Testing
         #expect(!layout(8, groups: 2).isDirect)
         #expect(!layout(8, kernel: 1).isDirect)
     }
+
+    /// Every (tile, panel) cell of the work grid belongs to exactly one item, whether the grid
+    /// is cut along tiles (many tiles), along panels too (few tiles), or is a single cell.
+    @Test(arguments: [(421, 11), (3, 86), (9, 11), (1, 1), (17, 2)])
+    func workGridCoversEveryCellOnce(tiles: Int, panels: Int) {
+        let grid = WorkGrid(tiles: tiles, panels: panels)
+        var seen = [Int](repeating: 0, count: tiles * panels)
+        for item in 0..<grid.items {
+            let (tileRange, panelRange) = grid.ranges(item)
+            for tile in tileRange { for panel in panelRange { seen[tile * panels + panel] += 1 } }
+        }
+        #expect(seen.allSatisfy { $0 == 1 }, "cells covered \(Set(seen)) times")
+        #expect(grid.items >= min(tiles * panels, 2), "a grid of \(tiles) × \(panels) cells in \(grid.items) items")
+    }
 }
