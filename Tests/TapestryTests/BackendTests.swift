@@ -281,13 +281,17 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         }
     }
 
-    /// Large enough (2·8 planes × 9 kernel rows × 1600 positions, past 2¹⁶) that im2col and
-    /// the backward's col2im split their planes over threads.
-    @Test func threadedConvolutionMatchesDirectSummationAndGradchecks() {
+    /// Large enough (2·8 planes × 9 kernel rows × 1600 positions, past 2¹⁶) to be split over
+    /// threads: undilated by the direct convolution, dilated by im2col and the backward's col2im.
+    @Test(arguments: [1, 2])
+    func threadedConvolutionMatchesDirectSummationAndGradchecks(dilation: Int) {
         let x = randomTensor([2, 8, 40, 40], seed: 3), w = randomTensor([8, 8, 3, 3], seed: 4)
-        let y = x.conv2d(weight: w, padding: (1, 1))
-        #expect(maxAbsDifference(y.doubles(), directConvolution(x, w, stride: 1, padding: 1, dilation: 1, groups: 1)) < 1e-12)
-        expectGradcheck([x, w], mode: .randomDirections(count: 3)) { $0[0].conv2d(weight: $0[1], padding: (1, 1)) }
+        let y = x.conv2d(weight: w, padding: (dilation, dilation), dilation: (dilation, dilation))
+        let expected = directConvolution(x, w, stride: 1, padding: dilation, dilation: dilation, groups: 1)
+        #expect(maxAbsDifference(y.doubles(), expected) < 1e-12)
+        expectGradcheck([x, w], mode: .randomDirections(count: 3)) {
+            $0[0].conv2d(weight: $0[1], padding: (dilation, dilation), dilation: (dilation, dilation))
+        }
     }
 
     /// The fused convolution's backward kernel (gradients accumulated image by image, the

@@ -15,11 +15,11 @@ import Testing
     }
 
     static let layers = [
-        Layer(input: [2, 5, 13, 11], weight: [7, 5, 3, 3], padding: (1, 1)),
-        Layer(input: [3, 32, 10, 9], weight: [13, 32, 3, 3], padding: (1, 1)),
-        Layer(input: [2, 3, 12, 14], weight: [40, 3, 3, 3], padding: (1, 1)),
-        Layer(input: [2, 4, 11, 12], weight: [6, 4, 5, 3], padding: (2, 0)),
-        Layer(input: [1, 4, 9, 9], weight: [5, 4, 2, 2], padding: (0, 0)),
+        Layer(input: [2, 5, 27, 25], weight: [7, 5, 3, 3], padding: (1, 1)),
+        Layer(input: [2, 32, 26, 27], weight: [13, 32, 3, 3], padding: (1, 1)),
+        Layer(input: [2, 3, 28, 30], weight: [40, 3, 3, 3], padding: (1, 1)),
+        Layer(input: [1, 4, 60, 40], weight: [6, 4, 5, 3], padding: (2, 0)),
+        Layer(input: [1, 4, 20, 20], weight: [5, 4, 2, 2], padding: (0, 0)),
         Layer(input: [4, 16, 30, 31], weight: [12, 16, 3, 3], padding: (1, 1)),
     ]
 
@@ -51,12 +51,12 @@ import Testing
                                                stride: (stride, stride), padding: (1, 1), dilation: (dilation, dilation)),
                               groups: groups, outChannels: 4)
         }
-        #expect(layout(8).isDirect)
-        #expect(!layout(4).isDirect)  // 16 output pixels in a 6 × 6 plane
-        #expect(!layout(8, stride: 2).isDirect)
-        #expect(!layout(8, dilation: 2).isDirect)
-        #expect(!layout(8, groups: 2).isDirect)
-        #expect(!layout(8, kernel: 1).isDirect)
+        #expect(layout(28).isDirect)
+        #expect(!layout(16).isDirect)  // 256 output pixels in an 18 × 18 plane
+        #expect(!layout(28, stride: 2).isDirect)
+        #expect(!layout(28, dilation: 2).isDirect)
+        #expect(!layout(28, groups: 2).isDirect)
+        #expect(!layout(28, kernel: 1).isDirect)
     }
 
     /// Every (tile, panel) cell of the work grid belongs to exactly one item, whether the grid
