@@ -9,15 +9,15 @@ public struct ParityWaiver: Sendable {
     public let fixture: String
     /// The parameter-name prefix whose gradients (grad., gradstat., gradsample.) are waived.
     public let parameters: String
-    /// The backend (`backend.name`) it applies on, and the OpenBLAS core when only one does.
+    /// The backend (`backend.name`) it applies on, and the OpenBLAS cores when only some do.
     public let backend: String
-    public var core: String? = nil
+    public var cores: [String]? = nil
     public let tolerance: Double
     public let reason: String
 
     /// Whether this waiver covers line `name` of `fixture` in `dtype` on the running backend.
     func covers(_ name: String, fixture path: String, dtype: DType) -> Bool {
-        guard dtype == .float32, backend == Tapestry.backend.name, core == nil || core == Self.runningCore,
+        guard dtype == .float32, backend == Tapestry.backend.name, cores == nil || cores!.contains(Self.runningCore ?? ""),
               path.hasSuffix("/" + fixture) || path == fixture else { return false }
         return ["grad.", "gradstat.", "gradsample."].contains { name.hasPrefix($0 + parameters) }
     }
@@ -33,21 +33,23 @@ public struct ParityWaiver: Sendable {
 
     public static let all = [
         ParityWaiver(
-            fixture: "detr-r50-tiny.safetensors", parameters: "backbone.0.body.layer2.0.", backend: "reference", tolerance: 2e-2,
+            fixture: "detr-r50-tiny.safetensors", parameters: "backbone.0.body.layer2.0.", backend: "openblas",
+            cores: ["Haswell", "Zen"], tolerance: 2e-3,
             reason: """
                 in the Float64 reference some pre-ReLU activations of this block lie 2.6e-6 and 6.2e-6 from zero \
                 (values are ~1), inside Float32 rounding noise: whether the ReLU passes their gradient depends on the \
-                rounding order of the matrix products, which moves these gradients' sums by up to 1.7% with the plain \
-                Swift gemm (OpenBLAS rounds like the reference)
+                rounding order of the products, which moves these gradients' sums by up to 0.12% with OpenBLAS's \
+                AVX2 kernels beside the direct convolution (within 10⁻³ with its AVX-512 kernels and on the \
+                reference backend)
                 """),
         ParityWaiver(
-            fixture: "smca-r50-ss-type3-tiny.safetensors", parameters: "backbone.0.body.", backend: "openblas", core: "SkylakeX", tolerance: 3e-3,
+            fixture: "smca-r50-ss-type3-tiny.safetensors", parameters: "backbone.0.body.", backend: "reference", tolerance: 4e-3,
             reason: """
                 in the Float64 reference 23 pre-ReLU activations of layer2–layer4 lie within 10⁻⁶ of their tensor's \
-                largest value from zero (layer4.2's first one 5.0e-5 next to 84), inside Float32 rounding noise: with \
-                OpenBLAS's AVX-512 kernels some of them change sides, which moves the backbone's gradients by up to \
-                0.18% (4e-5 with its Haswell kernels and with the plain Swift gemm; the transformer's and input_proj's \
-                stay within 2e-4)
+                largest value from zero (layer4.2's first one 5.0e-5 next to 84), inside Float32 rounding noise: in the \
+                summation order of the plain Swift gemm and direct convolution some of them change sides, which moves \
+                the backbone's gradients by up to 0.36% (OpenBLAS's kernels keep them within 10⁻³); the transformer's \
+                and input_proj's stay within FORMAT.md's tolerances
                 """),
     ]
 }

@@ -38,8 +38,32 @@ extension Tensor {
         }
     }
     public func abs() -> Tensor { unary(.abs).recorded("abs", [self]) { g in [g * self.sign()] } }
+    /// max(x, 0), NaN kept. Its gradient is g where x > 0 and 0 elsewhere (0 also where g is
+    /// ±∞ or NaN, as PyTorch's), in one pass over g and x; when the backward is itself
+    /// recorded, as the differentiable g·(x > 0).
     public func relu() -> Tensor {
-        unary(.relu).recorded("relu", [self]) { g in [g * (self .> 0).cast(to: g.dtype)] }
+        unary(.relu).recorded("relu", [self]) { g in
+            if GradMode.isEnabled { return [g * (self .> 0).cast(to: g.dtype)] }
+            return [g.passed(where: self)]
+        }
+    }
+
+    /// g where x > 0, else 0: ReLU's gradient, threaded over contiguous ranges.
+    func passed(where x: Tensor) -> Tensor {
+        check(shape == x.shape && dtype == x.dtype, "relu gradient: \(dtype) \(shape) against input \(x.dtype) \(x.shape)")
+        struct Kernel: FloatKernel {
+            let g: Tensor, x: Tensor, out: Tensor
+            func run<T: FloatElement>(_: T.Type) {
+                let pointers = UnsafeSendable((g.pointer(T.self), x.pointer(T.self), out.pointer(T.self)))
+                Parallel.forRanges(out.count) { range in
+                    let (g, x, out) = pointers.value
+                    for i in range { out[i] = x[i] > 0 ? g[i] : 0 }
+                }
+            }
+        }
+        let out = Tensor(uninitializedShape: shape, dtype: dtype)
+        dtype.dispatchFloat(Kernel(g: detached().contiguous(), x: x.detached().contiguous(), out: out), operation: "relu gradient")
+        return out
     }
     public func sigmoid() -> Tensor {
         let y = unary(.sigmoid)

@@ -202,6 +202,9 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         let ta = Tensor(a, shape: [long]), tb = Tensor(b, shape: [long])
         #expect((ta - tb).scalars(as: Float.self) == zip(a, b).map { $0 - $1 })
         #expect(ta.relu().scalars(as: Float.self) == a.map { Swift.max($0, 0) })
+        let leaf = ta.requiringGrad()
+        let reluGradient = gradients(of: [leaf.relu()], wrt: [leaf], cotangents: [tb])[0]
+        #expect(reluGradient.scalars(as: Float.self) == zip(a, b).map { $0 > 0 ? $1 : 0 })
         let greater = ta .> tb
         #expect(greater.cast(to: .float32).scalars(as: Float.self) == zip(a, b).map { $0 > $1 ? 1 : 0 })
         #expect(Tensor.where(greater, ta, tb).scalars(as: Float.self) == zip(a, b).map { Swift.max($0, $1) })

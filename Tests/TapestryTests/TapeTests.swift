@@ -2,6 +2,18 @@ import Testing
 @testable import Tapestry
 
 @Suite struct Tape {
+    /// ReLU's gradient passes g only where x > 0: not at 0 or −0, not below, and 0 (not NaN)
+    /// where g is infinite below zero, as PyTorch's threshold_backward gives; the recorded
+    /// backward (createGraph) agrees on the finite values.
+    @Test func reluGradientByHand() {
+        let x = Tensor([-2, -0.0, 0, 0.5, 3, -1] as [Double]).requiringGrad()
+        let g = Tensor([1, 2, 3, 4, 5, Double.infinity] as [Double])
+        expectClose(gradients(of: [x.relu()], wrt: [x], cotangents: [g])[0], [0, 0, 0, 4, 5, 0])
+        let finite = Tensor([1, 2, 3, 4, 5, 6] as [Double])
+        let recorded = enableGrad { gradients(of: [x.relu()], wrt: [x], cotangents: [finite], createGraph: true)[0] }
+        expectClose(recorded, [0, 0, 0, 4, 5, 0])
+    }
+
     @Test func backwardAccumulatesIntoLeaves() {
         let x = Tensor([1, 2, 3] as [Double]).requiringGrad()
         let y = (x * x).sum()
