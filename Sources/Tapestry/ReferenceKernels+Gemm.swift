@@ -167,19 +167,11 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
         }
     }
 
-    @inline(__always)
-    static func madd(_ acc: inout V, _ x: V, _ y: V) {
-        #if TAPESTRY_FMA
-        acc = acc.addingProduct(x, y)
-        #else
-        acc += x * y
-        #endif
-    }
-
     /// C[6×4W] (+)= Apanel[6×kc]·Bpanel[kc×4W] with 24 vector accumulators; element (i, p)
-    /// of the A panel is `a.element(i, p)`, row p of the B panel the 4W elements at `b.row(p)`. Each step loads 4 vectors and broadcasts 6
-    /// scalars for 24 fused multiply-adds, so the loads keep up with both FMA units even
-    /// when the B rows are unaligned (a load across two cache lines costs two).
+    /// of the A panel is `a.element(i, p)`, row p of the B panel the 4W elements at
+    /// `b.row(p)`. Each step loads 4 vectors and broadcasts 6 scalars for 24 fused
+    /// multiply-adds, so the loads keep up with both FMA units even when the B rows are
+    /// unaligned (a load across two cache lines costs two).
     @inline(__always)
     static func microKernel<Columns: PanelColumns, Rows: PanelRows>(kc: Int, a: Columns, b: Rows, c: UnsafeMutablePointer<T>,
                                                                     ldc: Int, accumulate: Bool)
@@ -192,12 +184,15 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
             let bp = UnsafeRawPointer(b.row(p))
             let b0 = bp.loadUnaligned(as: V.self), b1 = bp.loadUnaligned(fromByteOffset: w, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 2 * w, as: V.self), b3 = bp.loadUnaligned(fromByteOffset: 3 * w, as: V.self)
-            var x = V(repeating: a.element(0, p)); madd(&c00, x, b0); madd(&c01, x, b1); madd(&c02, x, b2); madd(&c03, x, b3)
-            x = V(repeating: a.element(1, p)); madd(&c10, x, b0); madd(&c11, x, b1); madd(&c12, x, b2); madd(&c13, x, b3)
-            x = V(repeating: a.element(2, p)); madd(&c20, x, b0); madd(&c21, x, b1); madd(&c22, x, b2); madd(&c23, x, b3)
-            x = V(repeating: a.element(3, p)); madd(&c30, x, b0); madd(&c31, x, b1); madd(&c32, x, b2); madd(&c33, x, b3)
-            x = V(repeating: a.element(4, p)); madd(&c40, x, b0); madd(&c41, x, b1); madd(&c42, x, b2); madd(&c43, x, b3)
-            x = V(repeating: a.element(5, p)); madd(&c50, x, b0); madd(&c51, x, b1); madd(&c52, x, b2); madd(&c53, x, b3)
+            @inline(__always) func madd4(_ x: V, _ r0: inout V, _ r1: inout V, _ r2: inout V, _ r3: inout V) {
+                VectorRows.madd(&r0, x, b0); VectorRows.madd(&r1, x, b1); VectorRows.madd(&r2, x, b2); VectorRows.madd(&r3, x, b3)
+            }
+            madd4(V(repeating: a.element(0, p)), &c00, &c01, &c02, &c03)
+            madd4(V(repeating: a.element(1, p)), &c10, &c11, &c12, &c13)
+            madd4(V(repeating: a.element(2, p)), &c20, &c21, &c22, &c23)
+            madd4(V(repeating: a.element(3, p)), &c30, &c31, &c32, &c33)
+            madd4(V(repeating: a.element(4, p)), &c40, &c41, &c42, &c43)
+            madd4(V(repeating: a.element(5, p)), &c50, &c51, &c52, &c53)
         }
         @inline(__always) func store(_ row: Int, _ v: (V, V, V, V)) {
             let p = UnsafeMutableRawPointer(c + row * ldc)

@@ -168,9 +168,9 @@ enum VectorRows {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
     }
 
-    /// acc += x⊙y, fused where the build allows it (`-DTAPESTRY_FMA`).
+    /// acc += x⊙y on vectors of any width, fused where the build allows it (`-DTAPESTRY_FMA`).
     @inline(__always)
-    static func madd<T: FloatElement>(_ acc: inout SIMD8<T>, _ x: SIMD8<T>, _ y: SIMD8<T>) {
+    static func madd<V: SIMD>(_ acc: inout V, _ x: V, _ y: V) where V.Scalar: FloatingPoint {
         #if TAPESTRY_FMA
         acc = acc.addingProduct(x, y)
         #else

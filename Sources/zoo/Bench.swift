@@ -24,8 +24,11 @@ struct BenchLayers: ParsableCommand {
     @Option(name: .customLong("only"), help: "Run only these sections (repeatable): gemm, elementwise, conv2d, tape, attention (or one of its layers: mha, deformable, sasa), models.")
     var sections: [String] = []
 
-    @Option(name: .customLong("conv-input"), help: "Input of the conv2d section as NxCxHxW (a 3×3 convolution, C→C channels, padding 1).")
+    @Option(name: .customLong("conv-input"), help: "Input of the conv2d section as NxCxHxW (C→C channels, stride 1, padding k/2).")
     var convolutionInput = "8x64x56x56"
+
+    @Option(name: .customLong("conv-kernel"), help: "Kernel size k of the conv2d section (odd).")
+    var convolutionKernel = 3
 
     /// `--conv-input` as [N, C, H, W].
     var convolutionShape: [Int]? {
@@ -34,6 +37,9 @@ struct BenchLayers: ParsableCommand {
     }
 
     func validate() throws {
+        guard convolutionKernel > 0 && convolutionKernel % 2 == 1 else {
+            throw ValidationError("--conv-kernel must be odd and positive, got \(convolutionKernel)")
+        }
         guard convolutionShape != nil else { throw ValidationError("--conv-input must be NxCxHxW with positive sizes, got \(convolutionInput)") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         let unknown = sections.filter { !Self.sectionNames.contains($0) }
@@ -101,15 +107,16 @@ struct BenchLayers: ParsableCommand {
     func convolution() {
         let shape = convolutionShape!, (n, c, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let stage = shape == [8, 64, 56, 56] ? " (ResNet stage 1)" : ""
-        print("\nconv2d 3×3, \(c)→\(c) channels, input \(n)×\(c)×\(height)×\(width)\(stage), Float32:")
+        let (k, p) = (convolutionKernel, convolutionKernel / 2)
+        print("\nconv2d \(k)×\(k), \(c)→\(c) channels, input \(n)×\(c)×\(height)×\(width)\(stage), Float32:")
         var rng = RandomGenerator(seed: 3)
         let x = Tensor.normal(shape, generator: &rng).requiringGrad()
-        let w = (Tensor.normal([c, c, 3, 3], generator: &rng) * 0.05).requiringGrad()
-        let flops = 2.0 * Double(n * c * c * 9 * height * width)
-        let forward = timed { _ = noGrad { x.conv2d(weight: w, padding: (1, 1)) } }
+        let w = (Tensor.normal([c, c, k, k], generator: &rng) * 0.05).requiringGrad()
+        let flops = 2.0 * Double(n * c * c * k * k * height * width)
+        let forward = timed { _ = noGrad { x.conv2d(weight: w, padding: (p, p)) } }
         let both = timed {
             x.zeroGrad(); w.zeroGrad()
-            x.conv2d(weight: w, padding: (1, 1)).sum().backward()
+            x.conv2d(weight: w, padding: (p, p)).sum().backward()
         }
         print("  forward:             \(format(forward * 1000)) ms  (\(format(flops / forward / 1e9)) GFLOP/s)")
         print("  forward + backward:  \(format(both * 1000)) ms  (\(format(3 * flops / both / 1e9)) GFLOP/s)")

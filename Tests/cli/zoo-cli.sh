@@ -272,5 +272,11 @@ check "bench unknown section" 64 "$zoo" bench layers --only nonsense
 grep -q "unknown section nonsense" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --only names the unknown section: $LAST_OUTPUT"; }
 check "bench zero repeats" 64 "$zoo" bench layers --repeats 0 --only tape
 grep -q "repeats must be at least 1" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --repeats 0 is refused by name: $LAST_OUTPUT"; }
+check "bench malformed conv input" 64 "$zoo" bench layers --only conv2d --conv-input 8x64x56
+grep -q "conv-input must be NxCxHxW" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --conv-input 8x64x56 is refused by name: $LAST_OUTPUT"; }
+check "bench even conv kernel" 64 "$zoo" bench layers --only conv2d --conv-kernel 2
+grep -q "conv-kernel must be odd" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --conv-kernel 2 is refused by name: $LAST_OUTPUT"; }
+check "bench conv2d at another shape" 0 "$zoo" bench layers --only conv2d --conv-input 1x8x30x30 --conv-kernel 1 --repeats 1
+grep -q "conv2d 1×1, 8→8 channels, input 1×8×30×30" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --conv-input/--conv-kernel time that convolution: $LAST_OUTPUT"; }
 echo "zoo-cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
