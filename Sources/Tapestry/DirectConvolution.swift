@@ -211,19 +211,19 @@ enum DirectConvolution {
 struct WorkGrid {
     let tiles, panels: Int
     let tilesPerItem, panelsPerItem: Int
+    let tileGroups, panelGroups: Int
 
     init(tiles: Int, panels: Int) {
         let target = 8 * Parallel.threadCount
-        self.tiles = tiles
-        self.panels = panels
+        (self.tiles, self.panels) = (tiles, panels)
         tilesPerItem = max(1, min(8, tiles / target))
-        let tileGroups = (tiles + tilesPerItem - 1) / tilesPerItem
-        let panelGroups = min(panels, max(1, (target + tileGroups - 1) / tileGroups))
-        panelsPerItem = (panels + panelGroups - 1) / panelGroups
+        tileGroups = (tiles + tilesPerItem - 1) / tilesPerItem
+        let wantedPanelGroups = min(panels, max(1, (target + tileGroups - 1) / tileGroups))
+        panelsPerItem = (panels + wantedPanelGroups - 1) / wantedPanelGroups
+        panelGroups = (panels + panelsPerItem - 1) / panelsPerItem
     }
 
-    var tileGroups: Int { (tiles + tilesPerItem - 1) / tilesPerItem }
-    var items: Int { tileGroups * ((panels + panelsPerItem - 1) / panelsPerItem) }
+    var items: Int { tileGroups * panelGroups }
 
     func ranges(_ item: Int) -> (tiles: Range<Int>, panels: Range<Int>) {
         let (panelGroup, tileGroup) = item.quotientAndRemainder(dividingBy: tileGroups)

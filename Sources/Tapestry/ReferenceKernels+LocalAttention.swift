@@ -255,27 +255,23 @@ struct PaddedMaps {
 
     func shift(_ index: Int) -> Int { (index / kernelSize - padding) * rowLength + index % kernelSize - padding }
 
-    /// `channels` zeroed padded maps.
-    func zeros<T: FloatElement>(channels: Int) -> UnsafeMutablePointer<T> {
-        let buffer = UnsafeMutablePointer<T>.allocate(capacity: channels * size)
-        buffer.initialize(repeating: 0, count: channels * size)
-        return buffer
-    }
-
     /// x [channels, H·W] copied into padded maps.
     func padded<T: FloatElement>(_ x: UnsafePointer<T>, channels: Int) -> UnsafeMutablePointer<T> {
-        let buffer: UnsafeMutablePointer<T> = zeros(channels: channels)
-        for t in 0..<channels {
-            for i in 0..<height { (buffer + t * size + first + i * rowLength).update(from: x + (t * height + i) * width, count: width) }
-        }
+        let buffer = UnsafeMutablePointer<T>.allocate(capacity: channels * size)
+        layout(channels: channels, padding: padding).embed(x, into: buffer, slack: 0)
         return buffer
     }
 
     /// The pixels of `channels` maps laid out as in the padding (pixel (i, j) at
     /// i·(W + 2p) + j from `source`, maps `stride` apart) copied to y [channels, H·W].
     func extract<T: FloatElement>(_ source: UnsafePointer<T>, stride: Int, into y: UnsafeMutablePointer<T>, channels: Int) {
-        for t in 0..<channels {
-            for i in 0..<height { (y + (t * height + i) * width).update(from: source + t * stride + i * rowLength, count: width) }
-        }
+        layout(channels: channels, padding: 0).extract(source, channelStride: stride, into: y)
+    }
+
+    /// The maps of one (batch, head) as a span layout, their pixels `padding` rows and
+    /// columns in from the start of rows W + 2p long.
+    private func layout(channels: Int, padding offset: Int) -> SpanLayout {
+        SpanLayout(batch: 1, channels: channels, height: height, width: width, top: offset, left: offset,
+                   paddedHeight: height + 2 * padding, paddedWidth: rowLength)
     }
 }
