@@ -55,13 +55,8 @@ extension ConvolutionLayout {
         defer { paddedBuffer.release() }
         let padded = paddedBuffer.pointer
         input.embed(x, into: padded, slack: DirectConvolution.slack)
-        let span = span(of: output), ldo = DirectConvolution.columns(span)
-        let outBuffer = PooledBuffer<T>(DirectConvolution.rows(outChannels) * ldo)
-        defer { outBuffer.release() }
-        let out = outBuffer.pointer
-        DirectConvolution.run(m: outChannels, weights: w, taps: taps(channels: g.channels, in: input), input: padded,
-                              span: span, out: out, ldo: ldo)
-        output.extract(out, channelStride: ldo, into: y)
+        DirectConvolution.run(weights: w, taps: taps(channels: g.channels, in: input), input: padded,
+                              span: span(of: output), into: output, images: y)
     }
 
     /// Both gradients from one copy of the output gradient padded by k − 1 − p (Q).
@@ -92,13 +87,8 @@ extension ConvolutionLayout {
             }
         }
         let (gradient, result) = (paddedOutput, inputInPaddedOutput)
-        let span = span(of: result), ldo = DirectConvolution.columns(span)
-        let outBuffer = PooledBuffer<T>(DirectConvolution.rows(c) * ldo)
-        defer { outBuffer.release() }
-        let out = outBuffer.pointer
-        DirectConvolution.run(m: c, weights: UnsafePointer(flipped), taps: taps(channels: outChannels, in: gradient),
-                              input: paddedGradient, span: span, out: out, ldo: ldo)
-        result.extract(out, channelStride: ldo, into: dx)
+        DirectConvolution.run(weights: UnsafePointer(flipped), taps: taps(channels: outChannels, in: gradient),
+                              input: paddedGradient, span: span(of: result), into: result, images: dx)
     }
 
     /// dW[o, c, i, j] = Σ_s G[o, s] · Pᵀ[s + i·Wp + j, c]: G the output gradient at its pixels'

@@ -90,11 +90,31 @@ struct SpanLayout {
     /// `channelStride` apart (the inverse of `embed`).
     func extract<T: FloatElement>(_ buffer: UnsafePointer<T>, channelStride stride: Int, into images: UnsafeMutablePointer<T>) {
         let (source, target) = (UnsafeSendable(buffer), UnsafeSendable(images))
-        Parallel.forEach(batch * channels, parallel: batch * channels * height * width > 1 << 16) { index in
-            let (n, c) = index.quotientAndRemainder(dividingBy: channels)
-            let from = source.value + c * stride + n * plane + top * paddedWidth + left
-            let to = target.value + index * height * width
-            for y in 0..<height { (to + y * width).update(from: from + y * paddedWidth, count: width) }
+        Parallel.forEach(channels, parallel: batch * channels * height * width > 1 << 16) { c in
+            extract(source.value + c * stride, ld: stride, channels: c..<c + 1, positions: 0..<channelStride, into: target.value)
+        }
+    }
+
+    /// Reads the pixels at positions `positions` of `channels` out of a block of this layout
+    /// (channel `channels.lowerBound + r`, position p at `block[r·ld + p − positions.lowerBound]`)
+    /// into images [N, C, h, w]; positions outside the images are skipped.
+    func extract<T: FloatElement>(_ block: UnsafePointer<T>, ld: Int, channels: Range<Int>, positions: Range<Int>,
+                                  into images: UnsafeMutablePointer<T>) {
+        var s = positions.lowerBound
+        while s < positions.upperBound {
+            let (n, inPlane) = s.quotientAndRemainder(dividingBy: plane)
+            let (row, column) = inPlane.quotientAndRemainder(dividingBy: paddedWidth)
+            let (y, x) = (row - top, column - left)
+            if y < 0 { s += -y * paddedWidth - column + left; continue }
+            if y >= height { s += plane - inPlane + top * paddedWidth + left; continue }
+            if x < 0 { s += -x; continue }
+            if x >= width { s += paddedWidth - column + left; continue }
+            let run = min(width - x, positions.upperBound - s)
+            for c in channels {
+                (images + ((n * self.channels + c) * height + y) * width + x)
+                    .update(from: block + (c - channels.lowerBound) * ld + s - positions.lowerBound, count: run)
+            }
+            s += run
         }
     }
 }
@@ -110,17 +130,18 @@ enum DirectConvolution {
     /// Zeros `input` needs after its last tap's reach (the last tile's overhang).
     static let slack = 64
 
-    /// `weights` is [m, taps.count] row-major; `out` is [rows(m), ldo] with ldo ≥ columns(span);
-    /// `input` is readable (and finite wherever a kept output reads it) up to
-    /// columns(span) + max(taps).
-    static func run<T: FloatElement>(m: Int, weights: UnsafePointer<T>, taps: [Int], input: UnsafePointer<T>, span: Int,
-                                     out: UnsafeMutablePointer<T>, ldo: Int) {
+    /// y[o, s] = Σ_t weights[o, t] · input[s + taps[t]] for s < span, written into the images of
+    /// `output` (its channels are the m rows of `weights`, [m, taps.count] row-major; positions
+    /// outside its images are dropped). `input` is readable (and finite wherever a kept output
+    /// reads it) up to columns(span) + max(taps).
+    static func run<T: FloatElement>(weights: UnsafePointer<T>, taps: [Int], input: UnsafePointer<T>, span: Int,
+                                     into output: SpanLayout, images: UnsafeMutablePointer<T>) {
         if T.self == Float.self {
-            Kernel<SIMD16<Float>>.run(m: m, weights: rebound(weights), taps: taps, input: rebound(input), span: span,
-                                      out: rebound(out), ldo: ldo)
+            Kernel<SIMD16<Float>>.run(weights: rebound(weights), taps: taps, input: rebound(input), span: span,
+                                      into: output, images: rebound(images))
         } else {
-            Kernel<SIMD8<Double>>.run(m: m, weights: rebound(weights), taps: taps, input: rebound(input), span: span,
-                                      out: rebound(out), ldo: ldo)
+            Kernel<SIMD8<Double>>.run(weights: rebound(weights), taps: taps, input: rebound(input), span: span,
+                                      into: output, images: rebound(images))
         }
     }
 
@@ -145,34 +166,39 @@ enum DirectConvolution {
         typealias T = V.Scalar
         typealias Gemm = BlockedGemm<V>
 
-        static func run(m: Int, weights: UnsafePointer<T>, taps: [Int], input: UnsafePointer<T>, span: Int,
-                        out: UnsafeMutablePointer<T>, ldo: Int) {
-            let (k, kc, nr, mr) = (taps.count, Gemm.kc, Gemm.nr, Gemm.mr)
-            // The weights are read in place, six rows a panel; rows past m from a zero-padded copy of the last panel.
-            let fullPanels = m / mr
-            let lastPanelBuffer = PooledBuffer<T>(mr * k)
-            defer { lastPanelBuffer.release() }
-            let lastPanel = lastPanelBuffer.pointer
-            lastPanel.initialize(repeating: 0, count: mr * k)
-            lastPanel.update(from: weights + fullPanels * mr * k, count: (m - fullPanels * mr) * k)
+        /// Each work item computes its tiles × panels block into a scratch block, then copies the
+        /// block's image pixels out.
+        static func run(weights: UnsafePointer<T>, taps: [Int], input: UnsafePointer<T>, span: Int,
+                        into output: SpanLayout, images: UnsafeMutablePointer<T>) {
+            let (m, k, kc, nr, mr) = (output.channels, taps.count, Gemm.kc, Gemm.nr, Gemm.mr)
+            // The weights packed k-major six rows a panel (the last one zero padded), as the gemm packs A.
+            let packedBuffer = PooledBuffer<T>(rows(m) * k)
+            defer { packedBuffer.release() }
+            Gemm.packA(weights, MatrixStrides(rows: k, columns: 1), m: m, kc: k, into: packedBuffer.pointer)
             let grid = WorkGrid(tiles: columns(span) / nr, panels: rows(m) / mr)
-            let shared = UnsafeSendable((weights, UnsafePointer(lastPanel), input, out))
+            let shared = UnsafeSendable((UnsafePointer(packedBuffer.pointer), input, images))
             taps.withUnsafeBufferPointer { taps in
                 let offsets = UnsafeSendable(taps.baseAddress!)
                 Parallel.forEach(grid.items, parallel: rows(m) * k * span >= 1 << 18) { item in
-                    let (weights, lastPanel, input, out) = shared.value
+                    let (packed, input, images) = shared.value
                     let (tiles, panels) = grid.ranges(item)
+                    let ld = tiles.count * nr
+                    let blockBuffer = PooledBuffer<T>(panels.count * mr * ld)
+                    defer { blockBuffer.release() }
+                    let block = blockBuffer.pointer
                     for pc in stride(from: 0, to: k, by: kc) {
                         let kcCur = min(kc, k - pc)
-                        for tile in tiles {
+                        for (column, tile) in tiles.enumerated() {
                             let rows = OffsetRows(base: input + tile * nr, offsets: offsets.value + pc)
-                            for panel in panels {
-                                let a = panel < fullPanels ? weights + panel * mr * k : lastPanel
-                                Gemm.microKernel(kc: kcCur, a: StridedColumns(base: a + pc, stride: k), b: rows,
-                                                 c: out + panel * mr * ldo + tile * nr, ldc: ldo, accumulate: pc > 0)
+                            for (row, panel) in panels.enumerated() {
+                                Gemm.microKernel(kc: kcCur, a: PackedColumns(base: packed + (panel * k + pc) * mr), b: rows,
+                                                 c: block + row * mr * ld + column * nr, ldc: ld, accumulate: pc > 0)
                             }
                         }
                     }
+                    let channels = panels.lowerBound * mr..<min(m, panels.upperBound * mr)
+                    let positions = tiles.lowerBound * nr..<min(span, tiles.upperBound * nr)
+                    output.extract(block, ld: ld, channels: channels, positions: positions, into: images)
                 }
             }
         }
