@@ -3,10 +3,11 @@
 /// larger than 1×1 and maps large enough that the padding wastes little of the span.
 
 extension ConvolutionLayout {
-    /// The padded input: each image at (ph, pw) in an (H + 2ph) × (W + 2pw) plane.
+    /// The padded input: each image at (ph, pw) in an (H + ph) × (W + pw) plane. A row's
+    /// right padding is the next row's left one, an image's bottom padding the next plane's top.
     var paddedInput: SpanLayout {
         SpanLayout(batch: g.batch, channels: g.channels, height: g.height, width: g.width, top: g.padding.h, left: g.padding.w,
-                   paddedHeight: g.height + 2 * g.padding.h, paddedWidth: g.width + 2 * g.padding.w)
+                   paddedHeight: g.height + g.padding.h, paddedWidth: g.width + g.padding.w)
     }
 
     /// Output pixels (n, y, x) at their windows' top-left corners in `paddedInput`'s planes.
@@ -16,13 +17,18 @@ extension ConvolutionLayout {
                           paddedHeight: p.paddedHeight, paddedWidth: p.paddedWidth)
     }
 
-    /// The output gradient padded by k − 1 − p, over which the input gradient is a
-    /// convolution of the flipped kernel.
+    /// The output gradient padded by k − 1 − p (planes laid out as `paddedInput`'s), over
+    /// which the input gradient is a convolution of the flipped kernel.
     var paddedOutput: SpanLayout {
         let (top, left) = (g.kernel.h - 1 - g.padding.h, g.kernel.w - 1 - g.padding.w)
         return SpanLayout(batch: g.batch, channels: outChannels, height: g.outHeight, width: g.outWidth, top: top, left: left,
-                          paddedHeight: g.outHeight + 2 * top, paddedWidth: g.outWidth + 2 * left)
+                          paddedHeight: g.outHeight + top, paddedWidth: g.outWidth + left)
     }
+
+    /// Zeros a buffer in a padded layout needs after its last channel: the windows of the last
+    /// plane's bottom rows reach into the top padding a next plane would have, and the last
+    /// tile overhangs the span.
+    func slack(of padded: SpanLayout) -> Int { (padded.top + 1) * padded.paddedWidth + DirectConvolution.slack }
 
     /// Input pixels at their windows' top-left corners in `paddedOutput`'s planes.
     var inputInPaddedOutput: SpanLayout {
@@ -51,10 +57,10 @@ extension ConvolutionLayout {
     /// y[n, o] = Σ_{c,i,j} w[o, c, i, j] · P[c, n, y + i, x + j] with P the padded input.
     func directForward<T: FloatElement>(x: UnsafePointer<T>, w: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {
         let (input, output) = (paddedInput, outputInPaddedInput)
-        let paddedBuffer = PooledBuffer<T>(input.count(slack: DirectConvolution.slack))
+        let paddedBuffer = PooledBuffer<T>(input.count(slack: slack(of: input)))
         defer { paddedBuffer.release() }
         let padded = paddedBuffer.pointer
-        input.embed(x, into: padded, slack: DirectConvolution.slack)
+        input.embed(x, into: padded, slack: slack(of: input))
         DirectConvolution.run(weights: w, taps: taps(channels: g.channels, in: input), input: padded,
                               span: span(of: output), into: output, images: y)
     }
@@ -64,12 +70,12 @@ extension ConvolutionLayout {
                                           dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?) {
         let gradient = paddedOutput
         // Rows of zeros after the last channel: the weight gradient reads rows(O) channels.
-        let slack = (DirectConvolution.rows(outChannels) - outChannels) * gradient.channelStride + DirectConvolution.slack
+        let slack = (DirectConvolution.rows(outChannels) - outChannels) * gradient.channelStride + slack(of: gradient)
         let paddedBuffer = PooledBuffer<T>(gradient.count(slack: slack))
         defer { paddedBuffer.release() }
         let padded = paddedBuffer.pointer
         gradient.embed(dy, into: padded, slack: slack)
-        if let dw { directWeightGradient(x: x, dy: dy, paddedGradient: padded, dw: dw) }
+        if let dw { directWeightGradient(x: x, paddedGradient: padded, dw: dw) }
         if let dx { directInputGradient(paddedGradient: padded, w: w, dx: dx) }
     }
 
@@ -93,29 +99,23 @@ extension ConvolutionLayout {
 
     /// dW[o, c, i, j] = Σ_s G[o, s] · Pᵀ[s + i·Wp + j, c]: G the output gradient at its pixels'
     /// span positions in the padded input's planes, Pᵀ the padded input laid out channels last.
-    /// G is Q read from (k − 1 − p) rows and columns in when Q's planes are the padded input's
-    /// (p = (k − 1)/2, "same" padding): the zeros Q has around each image are then the
-    /// positions between G's pixels. Otherwise G is a copy of its own.
-    private func directWeightGradient<T: FloatElement>(x: UnsafePointer<T>, dy: UnsafePointer<T>, paddedGradient: UnsafePointer<T>,
+    /// G is Q read from (k − 1 − p) rows and columns in: Q's planes are the padded input's
+    /// (oh + k − 1 − p = H + p), and the zeros Q has around each image are the positions
+    /// between G's pixels.
+    private func directWeightGradient<T: FloatElement>(x: UnsafePointer<T>, paddedGradient: UnsafePointer<T>,
                                                        dw: UnsafeMutablePointer<T>) {
         let (input, output, q) = (paddedInput, outputInPaddedInput, paddedOutput)
+        precondition(q.plane == input.plane && q.paddedWidth == input.paddedWidth, "the output gradient's planes are the input's")
         let (kh, kw, c, o) = (g.kernel.h, g.kernel.w, g.channels, outChannels)
         let (ld, mPadded) = (DirectConvolution.channelsLast(c), DirectConvolution.rows(o))
-        let channelsLastBuffer = PooledBuffer<T>(input.channelStride * ld), perTapBuffer = PooledBuffer<T>(kh * kw * mPadded * ld)
+        let channelsLastBuffer = PooledBuffer<T>((input.channelStride + slack(of: input)) * ld)
+        let perTapBuffer = PooledBuffer<T>(kh * kw * mPadded * ld)
         defer { channelsLastBuffer.release(); perTapBuffer.release() }
         let (channelsLast, perTap) = (channelsLastBuffer.pointer, perTapBuffer.pointer)
-        input.embedChannelsLast(x, into: channelsLast, ld: ld)
-        var copy: PooledBuffer<T>? = nil
-        defer { copy?.release() }
-        var (gradient, ldg) = (paddedGradient + q.top * q.paddedWidth + q.left, q.channelStride)
-        if (q.paddedHeight, q.paddedWidth) != (input.paddedHeight, input.paddedWidth) {
-            let slack = (mPadded - o) * output.channelStride
-            copy = PooledBuffer<T>(output.count(slack: slack))
-            output.embed(dy, into: copy!.pointer, slack: slack)
-            (gradient, ldg) = (UnsafePointer(copy!.pointer), output.channelStride)
-        }
+        input.embedChannelsLast(x, into: channelsLast, ld: ld, slack: slack(of: input))
+        let gradient = paddedGradient + q.top * q.paddedWidth + q.left
         let shifts = (0..<kh * kw).map { ($0 / kw) * input.paddedWidth + $0 % kw }
-        DirectConvolution.weightGradient(m: o, gradient: gradient, ldg: ldg,
+        DirectConvolution.weightGradient(m: o, gradient: gradient, ldg: q.channelStride,
                                          input: channelsLast, ld: ld, shifts: shifts, span: span(of: output), out: perTap)
         let (source, target) = (UnsafeSendable(perTap), UnsafeSendable(dw))
         Parallel.forEach(o, parallel: o * c * kh * kw > 1 << 16) { oi in

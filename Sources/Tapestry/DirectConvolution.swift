@@ -3,9 +3,11 @@
 /// Primitives for Deep Learning", 2014).
 ///
 /// Pad every image by (ph, pw) into an Hp × Wp plane and lay the batch's planes end to end
-/// in each channel (`SpanLayout`). Output pixel (n, y, x) is then the span position
-/// s = n·Hp·Wp + y·Wp + x, and the tap (c, i, j) of its window lies a fixed distance
-/// δ = c·N·Hp·Wp + i·Wp + j further along, whatever the pixel:
+/// in each channel (`SpanLayout`). With Hp = H + ph and Wp = W + pw the padding is shared:
+/// the zeros after a row are its right padding and the next row's left padding, those after
+/// an image its bottom padding and the next plane's top. Output pixel (n, y, x) is then the
+/// span position s = n·Hp·Wp + y·Wp + x, and the tap (c, i, j) of its window lies a fixed
+/// distance δ = c·N·Hp·Wp + i·Wp + j further along, whatever the pixel:
 ///
 ///     y[o, s] = Σ_{c,i,j} w[o, c, i, j] · P[s + δ(c, i, j)]
 ///
@@ -21,7 +23,7 @@
 ///
 ///     dW[o, c, i, j] = Σ_s G[o, s] · Pᵀ[s + i·Wp + j, c]
 
-/// Images [N, C, h, w], each zero-padded into an Hp × Wp plane at (top, left), the batch's
+/// Images [N, C, h, w], each at (top, left) in an Hp × Wp plane of zeros, the batch's
 /// planes end to end within each channel: element (n, c, y, x) at
 /// c·N·Hp·Wp + n·Hp·Wp + (y + top)·Wp + x + left.
 struct SpanLayout {
@@ -54,8 +56,10 @@ struct SpanLayout {
     }
 
     /// Writes images [N, C, h, w] into `buffer` channels last: element (n, c, y, x) at row
-    /// n·Hp·Wp + (y + top)·Wp + x + left, column c, rows `ld` ≥ C apart; zeros elsewhere.
-    func embedChannelsLast<T: FloatElement>(_ images: UnsafePointer<T>, into buffer: UnsafeMutablePointer<T>, ld: Int) {
+    /// n·Hp·Wp + (y + top)·Wp + x + left, column c, rows `ld` ≥ C apart; zeros elsewhere,
+    /// and in `slack` rows after the last plane.
+    func embedChannelsLast<T: FloatElement>(_ images: UnsafePointer<T>, into buffer: UnsafeMutablePointer<T>, ld: Int, slack: Int) {
+        (buffer + channelStride * ld).initialize(repeating: 0, count: slack * ld)
         let (source, target) = (UnsafeSendable(images), UnsafeSendable(buffer))
         Parallel.forEach(batch * paddedHeight, parallel: batch * channels * height * width > 1 << 16) { index in
             let (n, paddedY) = index.quotientAndRemainder(dividingBy: paddedHeight)
@@ -122,18 +126,16 @@ struct SpanLayout {
 /// out[o, s] = Σ_t weights[o, t] · input[s + taps[t]] for o < m, s < span: the blocked
 /// gemm's 6 × 4W micro-kernel with its B rows read from the input at s + taps[t].
 enum DirectConvolution {
-    /// Rows of `out`: m rounded up to the micro-kernel's 6 rows.
+    /// Rows computed for m output channels: m rounded up to the micro-kernel's 6 rows.
     static func rows(_ m: Int) -> Int { (m + 5) / 6 * 6 }
-    /// Columns of `out`: the span rounded up to 64, a multiple of the micro-kernel's 4W
-    /// columns (64 for Float, 32 for Double).
-    static func columns(_ span: Int) -> Int { (span + 63) / 64 * 64 }
-    /// Zeros `input` needs after its last tap's reach (the last tile's overhang).
+    /// Zeros `input` needs after its last tap's reach: the last tile's overhang, less than
+    /// the micro-kernel's 4W columns (64 for Float, 32 for Double).
     static let slack = 64
 
     /// y[o, s] = Σ_t weights[o, t] · input[s + taps[t]] for s < span, written into the images of
     /// `output` (its channels are the m rows of `weights`, [m, taps.count] row-major; positions
     /// outside its images are dropped). `input` is readable (and finite wherever a kept output
-    /// reads it) up to columns(span) + max(taps).
+    /// reads it) up to span + max(taps) + slack.
     static func run<T: FloatElement>(weights: UnsafePointer<T>, taps: [Int], input: UnsafePointer<T>, span: Int,
                                      into output: SpanLayout, images: UnsafeMutablePointer<T>) {
         if T.self == Float.self {
@@ -145,8 +147,12 @@ enum DirectConvolution {
         }
     }
 
+    /// Span positions the weight gradient sums into one partial result: 16 of the
+    /// micro-kernel's k blocks.
+    static let chunkLength = 2048
+
     /// Columns of a channels-last buffer for `channels`: a multiple of the micro-kernel's 4W.
-    static func channelsLast(_ channels: Int) -> Int { columns(channels) }
+    static func channelsLast(_ channels: Int) -> Int { (channels + 63) / 64 * 64 }
 
     /// out[t, o, c] = Σ_{s < span} gradient[o, s] · input[s + shifts[t], c] for o < m, c < n:
     /// `gradient` is [rows(m), ldg] (rows from m on zero), `input` channels last with rows
@@ -175,7 +181,7 @@ enum DirectConvolution {
             let packedBuffer = PooledBuffer<T>(rows(m) * k)
             defer { packedBuffer.release() }
             Gemm.packA(weights, MatrixStrides(rows: k, columns: 1), m: m, kc: k, into: packedBuffer.pointer)
-            let grid = WorkGrid(tiles: columns(span) / nr, panels: rows(m) / mr)
+            let grid = WorkGrid(tiles: (span + nr - 1) / nr, panels: rows(m) / mr)
             let shared = UnsafeSendable((UnsafePointer(packedBuffer.pointer), input, images))
             taps.withUnsafeBufferPointer { taps in
                 let offsets = UnsafeSendable(taps.baseAddress!)
@@ -203,29 +209,53 @@ enum DirectConvolution {
             }
         }
 
-        /// Work items are taps × groups of output panels, each writing its own rows of `out`.
+        /// The span is cut into chunks of `chunkLength` positions, each summed into its own
+        /// partial result, then the partials are added in chunk order (the same bits for any
+        /// thread count). Work items are runs of chunks × groups of output panels: each reads its
+        /// chunk of the input once for all taps, where items over whole taps would each stream all
+        /// of it.
         static func weightGradient(m: Int, gradient: UnsafePointer<T>, ldg: Int, input: UnsafePointer<T>, ld: Int,
                                    shifts: [Int], span: Int, out: UnsafeMutablePointer<T>) {
-            let (mPadded, kc, nr, mr) = (rows(m), Gemm.kc, Gemm.nr, Gemm.mr)
-            let grid = WorkGrid(tiles: shifts.count, panels: mPadded / mr)
-            let shared = UnsafeSendable((gradient, input, out))
+            let (mPadded, kc, nr, mr, taps) = (rows(m), Gemm.kc, Gemm.nr, Gemm.mr, shifts.count)
+            let chunks = (span + chunkLength - 1) / chunkLength, partialCount = taps * mPadded * ld
+            let partialsBuffer = chunks > 1 ? PooledBuffer<T>(chunks * partialCount) : nil
+            defer { partialsBuffer?.release() }
+            let partials = partialsBuffer?.pointer ?? out
+            let grid = WorkGrid(tiles: chunks, panels: mPadded / mr)
+            let shared = UnsafeSendable((gradient, input, partials))
             shifts.withUnsafeBufferPointer { shifts in
                 let shifts = UnsafeSendable(shifts.baseAddress!)
-                Parallel.forEach(grid.items, parallel: mPadded * ld * grid.tiles * span >= 1 << 18) { item in
-                    let (gradient, input, out) = shared.value
-                    let (taps, panels) = grid.ranges(item)
-                    for s0 in stride(from: 0, to: span, by: kc) {
-                        let kcCur = min(kc, span - s0)
-                        for t in taps {
-                            for jc in stride(from: 0, to: ld, by: nr) {
-                                let rows = StridedRows(base: input + (s0 + shifts.value[t]) * ld + jc, stride: ld)
-                                for panel in panels {
-                                    Gemm.microKernel(kc: kcCur, a: StridedColumns(base: gradient + panel * mr * ldg + s0, stride: ldg),
-                                                     b: rows, c: out + (t * mPadded + panel * mr) * ld + jc, ldc: ld, accumulate: s0 > 0)
+                Parallel.forEach(grid.items, parallel: mPadded * ld * taps * span >= 1 << 18) { item in
+                    let (gradient, input, partials) = shared.value
+                    let (chunkRange, panels) = grid.ranges(item)
+                    for chunk in chunkRange {
+                        let (first, end) = (chunk * chunkLength, min(span, (chunk + 1) * chunkLength))
+                        let partial = partials + chunk * partialCount
+                        for s0 in stride(from: first, to: end, by: kc) {
+                            let kcCur = min(kc, end - s0)
+                            for t in 0..<taps {
+                                for jc in stride(from: 0, to: ld, by: nr) {
+                                    let rows = StridedRows(base: input + (s0 + shifts.value[t]) * ld + jc, stride: ld)
+                                    for panel in panels {
+                                        Gemm.microKernel(kc: kcCur, a: StridedColumns(base: gradient + panel * mr * ldg + s0, stride: ldg),
+                                                         b: rows, c: partial + (t * mPadded + panel * mr) * ld + jc, ldc: ld,
+                                                         accumulate: s0 > first)
+                                    }
                                 }
                             }
                         }
                     }
+                }
+            }
+            guard let partialsBuffer else { return }
+            let sums = UnsafeSendable((UnsafePointer(partialsBuffer.pointer), out))
+            Parallel.forEach(taps * mPadded, parallel: chunks * partialCount > 1 << 16) { row in
+                let (partials, out) = sums.value
+                let target = out + row * ld
+                target.update(from: partials + row * ld, count: ld)
+                for chunk in 1..<chunks {
+                    let source = partials + chunk * partialCount + row * ld
+                    for c in 0..<ld { target[c] += source[c] }
                 }
             }
         }
