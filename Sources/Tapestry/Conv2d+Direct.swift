@@ -70,11 +70,11 @@ extension ConvolutionLayout {
                                           dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?) {
         let gradient = paddedOutput
         // Rows of zeros after the last channel: the weight gradient reads rows(O) channels.
-        let slack = (DirectConvolution.rows(outChannels) - outChannels) * gradient.channelStride + slack(of: gradient)
-        let paddedBuffer = PooledBuffer<T>(gradient.count(slack: slack))
+        let zerosAfter = (DirectConvolution.rows(outChannels) - outChannels) * gradient.channelStride + slack(of: gradient)
+        let paddedBuffer = PooledBuffer<T>(gradient.count(slack: zerosAfter))
         defer { paddedBuffer.release() }
         let padded = paddedBuffer.pointer
-        gradient.embed(dy, into: padded, slack: slack)
+        gradient.embed(dy, into: padded, slack: zerosAfter)
         if let dw { directWeightGradient(x: x, paddedGradient: padded, dw: dw) }
         if let dx { directInputGradient(paddedGradient: padded, w: w, dx: dx) }
     }

@@ -86,10 +86,10 @@ struct ConvolutionLayout: Sendable {
     }
     /// True when the convolution runs directly on the padded input (Conv2d+Direct.swift)
     /// instead of im2col + gemm: stride 1, dilation 1, one group, a kernel larger than 1×1,
-    /// padding less than the kernel, and at least `minimumDirectShare` of each padded plane
-    /// being output pixels (the rest of the span is computed and dropped). With padding 1
-    /// that is maps of 28 × 28 and more: at 16 × 16 (256 channels) and 8 × 8 (512), im2col
-    /// and OpenBLAS were faster, forward and backward (`zoo bench --conv-input`).
+    /// padding less than the kernel, and maps large enough that output pixels make at least
+    /// `minimumDirectShare` of the map padded on every side. With padding 1 that is maps of
+    /// 28 × 28 and more: at 16 × 16 (256 channels) and 8 × 8 (512), im2col and OpenBLAS were
+    /// faster, forward and backward (`zoo bench --conv-input`).
     var isDirect: Bool {
         let padded = (g.height + 2 * g.padding.h) * (g.width + 2 * g.padding.w)
         return g.stride == (1, 1) && g.dilation == (1, 1) && groups == 1 && g.kernel != (1, 1)
