@@ -43,6 +43,13 @@ extension Tensor {
     /// first maximum of each window (a NaN counts as the maximum, as in PyTorch). Each
     /// window's first maximum is found by a scan of the image in place; the output is a
     /// gather at those positions, so its gradient is the gather's scatter.
+    ///
+    /// A Float plane without NaN is scanned a row of windows at once, eight windows to a vector:
+    /// for each tap t in window order, over the output columns whose tap lies inside the
+    /// image, a window takes t where its value is strictly larger than its maximum so far
+    /// (from −∞; a window of −∞ only keeps its first tap inside the image). That is the first
+    /// maximum a scan of the window alone finds, without a branch per comparison. Other planes
+    /// are scanned window by window.
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                           dilation: (Int, Int) = (1, 1)) -> Tensor {
         let stride = stride ?? kernel
@@ -55,22 +62,83 @@ extension Tensor {
                 let (g, plane) = (self.g, g.height * g.width)
                 Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * g.outHeight * g.outWidth > 1 << 14) { p in
                     let (image, indices) = (pointers.value.0 + p * plane, pointers.value.1 + p * g.outHeight * g.outWidth)
-                    for oy in 0..<g.outHeight {
-                        for ox in 0..<g.outWidth {
-                            var best = -1, bestValue = -T.infinity
-                            scan: for ki in 0..<g.kernel.h {
-                                let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
-                                guard y >= 0 && y < g.height else { continue }
-                                for kj in 0..<g.kernel.w {
-                                    let x = ox * g.stride.w - g.padding.w + kj * g.dilation.w
-                                    guard x >= 0 && x < g.width else { continue }
-                                    let v = image[y * g.width + x]
-                                    if v.isNaN { best = y * g.width + x; break scan }
-                                    if best < 0 || v > bestValue { (best, bestValue) = (y * g.width + x, v) }
-                                }
-                            }
-                            indices[oy * g.outWidth + ox] = Int64(best)
+                    if T.self == Float.self && !UnsafeBufferPointer(start: image, count: plane).contains(where: \.isNaN) {
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * g.outWidth) { scratch in
+                            scanRows(UnsafeRawPointer(image).assumingMemoryBound(to: Float.self), indices, maxima: scratch.baseAddress!,
+                                     taps: scratch.baseAddress! + g.outWidth)
                         }
+                    } else {
+                        scanWindows(image, indices)
+                    }
+                }
+            }
+
+            /// The first tap inside the image of window o along an axis (k = 0 unless the window
+            /// starts in the padding).
+            func firstTap(_ o: Int, stride: Int, padding: Int, dilation: Int) -> Int {
+                let start = o * stride - padding
+                return start >= 0 ? 0 : (-start + dilation - 1) / dilation
+            }
+
+            /// Float planes without NaN (SIMD8<Float>'s comparisons and selections compile to
+            /// vector instructions; a generic SIMD8<T>'s go lane by lane).
+            func scanRows(_ image: UnsafePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
+                          maxima: UnsafeMutablePointer<Float>, taps: UnsafeMutablePointer<Float>) {
+                let (kw, sw) = (g.kernel.w, g.stride.w)
+                for oy in 0..<g.outHeight {
+                    maxima.initialize(repeating: -.infinity, count: g.outWidth)
+                    taps.initialize(repeating: -1, count: g.outWidth)
+                    for ki in 0..<g.kernel.h {
+                        let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
+                        guard y >= 0 && y < g.height else { continue }
+                        for kj in 0..<kw {
+                            // Columns ox with 0 ≤ ox·stride + offset < width.
+                            let offset = kj * g.dilation.w - g.padding.w
+                            let first = offset >= 0 ? 0 : (sw - 1 - offset) / sw
+                            let end = offset >= g.width ? 0 : Swift.min(g.outWidth, (g.width - 1 - offset) / sw + 1)
+                            let row = image + y * g.width + offset, tap = Float(ki * kw + kj)
+                            var ox = first
+                            while ox + 8 <= end {
+                                let at = row + ox * sw
+                                let values = SIMD8<Float>(at[0], at[sw], at[2 * sw], at[3 * sw], at[4 * sw], at[5 * sw], at[6 * sw], at[7 * sw])
+                                var maximum = VectorRows.load(UnsafePointer(maxima + ox)), best = VectorRows.load(UnsafePointer(taps + ox))
+                                let larger = values .> maximum
+                                maximum.replace(with: values, where: larger)
+                                best.replace(with: tap, where: larger)
+                                VectorRows.store(maximum, maxima + ox)
+                                VectorRows.store(best, taps + ox)
+                                ox += 8
+                            }
+                            for ox in ox..<Swift.max(ox, end) where row[ox * sw] > maxima[ox] { (maxima[ox], taps[ox]) = (row[ox * sw], tap) }
+                        }
+                    }
+                    let firstRow = firstTap(oy, stride: g.stride.h, padding: g.padding.h, dilation: g.dilation.h)
+                    for ox in 0..<g.outWidth {
+                        let t = taps[ox] >= 0 ? Int(taps[ox])
+                            : firstRow * kw + firstTap(ox, stride: sw, padding: g.padding.w, dilation: g.dilation.w)
+                        let (ki, kj) = t.quotientAndRemainder(dividingBy: kw)
+                        let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h, x = ox * sw - g.padding.w + kj * g.dilation.w
+                        indices[oy * g.outWidth + ox] = Int64(y * g.width + x)
+                    }
+                }
+            }
+
+            func scanWindows<T: FloatElement>(_ image: UnsafePointer<T>, _ indices: UnsafeMutablePointer<Int64>) {
+                for oy in 0..<g.outHeight {
+                    for ox in 0..<g.outWidth {
+                        var best = -1, bestValue = -T.infinity
+                        scan: for ki in 0..<g.kernel.h {
+                            let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
+                            guard y >= 0 && y < g.height else { continue }
+                            for kj in 0..<g.kernel.w {
+                                let x = ox * g.stride.w - g.padding.w + kj * g.dilation.w
+                                guard x >= 0 && x < g.width else { continue }
+                                let v = image[y * g.width + x]
+                                if v.isNaN { best = y * g.width + x; break scan }
+                                if best < 0 || v > bestValue { (best, bestValue) = (y * g.width + x, v) }
+                            }
+                        }
+                        indices[oy * g.outWidth + ox] = Int64(best)
                     }
                 }
             }

@@ -344,20 +344,54 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         expectClose(x.avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), [10.0 / 9, 24.0 / 9, 51.0 / 9, 90.0 / 9])
         // Adaptive pooling of 4 → 3 uses windows [0,2), [1,3), [2,4).
         expectClose(x.adaptiveAvgPool2d(outputSize: (3, 3)).slice(axis: 2, start: 0, end: 1), [2.5, 3.5, 4.5])
-        // The max gradient goes to one element per window, even for tied windows.
-        let flat = Tensor.zeros([1, 1, 2, 2], dtype: .float64).requiringGrad()
-        flat.maxPool2d(kernel: (2, 2)).sum().backward()
-        expectClose(flat.grad!, [1, 0, 0, 0])
+        // Float planes without NaN take the row-at-once scan, the others the window-by-window
+        // one: both give the max gradient to the first maximum of each window, even for tied
+        // windows, and send the gradient of a window of −∞ to its first cell inside the image.
+        for dtype in [DType.float64, .float32] {
+            let flat = Tensor.zeros([1, 1, 2, 2], dtype: dtype).requiringGrad()
+            flat.maxPool2d(kernel: (2, 2)).sum().backward()
+            expectClose(flat.grad!, [1, 0, 0, 0])
+            let negative = Tensor.full([1, 1, 4, 4], value: -.infinity, dtype: dtype).requiringGrad()
+            negative.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)).sum().backward()
+            expectClose(negative.grad!, [1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            // Values from {0, 1, 2}: most windows tie. Each window's first maximum by plain loops.
+            let (height, width) = (9, 21)
+            let levels = (0..<2 * height * width).map { Double(($0 * 7 + $0 / 5) % 3) }
+            let ties = Tensor(levels, shape: [1, 2, height, width]).cast(to: dtype).requiringGrad()
+            ties.maxPool2d(kernel: (3, 3), stride: (2, 1), padding: (1, 1)).sum().backward()
+            var expected = [Double](repeating: 0, count: levels.count)
+            for plane in 0..<2 {
+                for oy in 0..<(height - 1) / 2 + 1 {
+                    for ox in 0..<width {
+                        var best = -1
+                        for y in oy * 2 - 1...oy * 2 + 1 where y >= 0 && y < height {
+                            for x in ox - 1...ox + 1 where x >= 0 && x < width {
+                                let index = (plane * height + y) * width + x
+                                if best < 0 || levels[index] > levels[best] { best = index }
+                            }
+                        }
+                        expected[best] += 1
+                    }
+                }
+            }
+            #expect(ties.grad!.doubles() == expected, "\(dtype)")
+        }
         // A NaN in a window is its maximum (as in PyTorch); it reaches only that window.
         let withNaN = Tensor([1, .nan, 3, 4, 5, 6, 7, 8, 9] as [Double], shape: [1, 1, 3, 3]).maxPool2d(kernel: (2, 2), stride: (1, 1))
         #expect(withNaN.doubles()[0].isNaN && withNaN.doubles()[1].isNaN && withNaN.doubles()[2...] == [8, 9])
         // Against the definition (pad with −∞, unfold, first maximum of each window) on
-        // 2·5 planes of 23 × 23, split between threads, with a stride, padding and dilation.
-        let image = randomTensor([2, 5, 23, 23], seed: 61)
-        let windows = image.padded([(1, 1), (2, 2)], value: -.infinity).unfold(kernel: (3, 5), stride: (2, 1), dilation: (1, 2))
-        let oh = (23 + 2 - 3) / 2 + 1, ow = (23 + 4 - 9) / 1 + 1
-        let expected = windows.reshaped([2, 5, 15, oh * ow]).max(axis: 2)
-        #expect(image.maxPool2d(kernel: (3, 5), stride: (2, 1), padding: (1, 2), dilation: (1, 2)).doubles() == expected.doubles())
+        // 2·5 planes of 23 × 23, split between threads, with strides, padding and dilation
+        // along either axis.
+        for image in [randomTensor([2, 5, 23, 23], seed: 61), randomTensor([2, 5, 23, 23], seed: 61).cast(to: .float32)] {
+        for (kernel, stride, padding, dilation) in [((3, 5), (2, 1), (1, 2), (1, 2)), ((2, 3), (1, 2), (1, 1), (2, 1))] {
+            let windows = image.padded([(padding.0, padding.0), (padding.1, padding.1)], value: -.infinity)
+                .unfold(kernel: kernel, stride: stride, dilation: dilation)
+            let oh = (23 + 2 * padding.0 - dilation.0 * (kernel.0 - 1) - 1) / stride.0 + 1
+            let ow = (23 + 2 * padding.1 - dilation.1 * (kernel.1 - 1) - 1) / stride.1 + 1
+            let expected = windows.reshaped([2, 5, kernel.0 * kernel.1, oh * ow]).max(axis: 2)
+            #expect(image.maxPool2d(kernel: kernel, stride: stride, padding: padding, dilation: dilation).doubles() == expected.doubles())
+        }
+        }
     }
 
     @Test func interpolationByHand() {
