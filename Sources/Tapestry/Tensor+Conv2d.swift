@@ -8,8 +8,9 @@
 /// itself — and multiplied by the weight in one gemm per group. Small feature maps are
 /// grouped so that a gemm has at least `ConvolutionLayout.minimumColumns` columns: OpenBLAS
 /// packs the weight once per call, and a deep layer's weight is far larger than one image's
-/// patches. The weight's gradient accumulates over the images inside the gemm (β = 1), so no
-/// per-image gradient is ever materialised.
+/// patches. The weight's gradient accumulates over the images inside the gemm (β = 0 for
+/// the first images, then 1), so it is never zeroed first and no per-image gradient is ever
+/// materialised.
 ///
 /// It computes the same function as `compositeConv2d` (unfold, then a broadcast matmul),
 /// which tests compare it with. When the backward pass is itself recorded (`createGraph`),
@@ -32,7 +33,9 @@ extension Tensor {
                 }
             }
             let gradInput = self.autograd == nil ? nil : Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-            let gradWeight = weight.autograd == nil ? nil : Tensor.zeros(w.shape, dtype: w.dtype)
+            // The weight gradient's first chunk of images overwrites it: zeros only for an empty batch.
+            let gradWeight = weight.autograd == nil ? nil
+                : layout.g.batch == 0 ? Tensor.zeros(w.shape, dtype: w.dtype) : Tensor(uninitializedShape: w.shape, dtype: w.dtype)
             x.dtype.dispatchFloat(ConvolutionBackward(x: x, w: w, grad: grad.detached().contiguous(), gradInput: gradInput,
                                                       gradWeight: gradWeight, layout: layout), operation: "conv2d backward")
             return [gradInput, gradWeight]
@@ -180,7 +183,7 @@ private struct ConvolutionBackward: FloatKernel {
                     backend.gemm(transposeA: false, transposeB: true, m: l.groupOut, n: l.patch, k: width,
                                  a: dy + group * l.groupOut * width, lda: width,
                                  b: cols + group * l.patch * width, ldb: width,
-                                 c: gradWeight.pointer(T.self) + group * l.groupOut * l.patch, ldc: l.patch, accumulate: true)
+                                 c: gradWeight.pointer(T.self) + group * l.groupOut * l.patch, ldc: l.patch, accumulate: first > 0)
                 }
             }
             if let gradInput {
