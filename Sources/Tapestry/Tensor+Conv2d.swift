@@ -89,17 +89,22 @@ struct ConvolutionLayout: Sendable {
     }
     /// True when the convolution runs directly on the padded input (Conv2d+Direct.swift)
     /// instead of im2col + gemm: stride 1, dilation 1, one group, a kernel larger than 1×1,
-    /// padding less than the kernel, and maps large enough that output pixels make at least
-    /// `minimumDirectShare` of the map padded on every side. With padding 1 that is maps of
-    /// 28 × 28 and more: at 16 × 16 (256 channels) and 8 × 8 (512), im2col and OpenBLAS were
-    /// faster, forward and backward (`zoo bench --conv-input`).
+    /// padding less than the kernel, output pixels at least `minimumDirectShare` of each
+    /// padded plane ((H + p) × (W + p): the rest of the span is computed and dropped), and at
+    /// least `minimumDirectPixels` of them in the batch. With padding 1 that is maps of
+    /// 16 × 16 and more (`zoo bench --conv-input`, 3×3, both paths alternating): 8×128×16²
+    /// took 3.0 against 5.2 ms forward and 11.1–12.4 against 14.6–15.3 ms forward + backward
+    /// directly; at 8 × 8 (8×256, 79% of the plane) the two were even; 2×256×16² (512
+    /// pixels) took 4.3–4.5 against 3.7–4.2 ms forward directly, even forward + backward.
     var isDirect: Bool {
-        let padded = (g.height + 2 * g.padding.h) * (g.width + 2 * g.padding.w)
+        let plane = (g.height + g.padding.h) * (g.width + g.padding.w)
         return g.stride == (1, 1) && g.dilation == (1, 1) && groups == 1 && g.kernel != (1, 1)
             && g.padding.h < g.kernel.h && g.padding.w < g.kernel.w
-            && Double(length) >= Self.minimumDirectShare * Double(padded)
+            && Double(length) >= Self.minimumDirectShare * Double(plane)
+            && g.batch * length >= Self.minimumDirectPixels
     }
     static let minimumDirectShare = 0.85
+    static let minimumDirectPixels = 1024
 
     /// One image's geometry (for im2col/col2im on one image at a time).
     var image: PatchGeometry { var one = g; one.batch = 1; return one }

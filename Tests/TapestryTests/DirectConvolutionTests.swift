@@ -20,7 +20,7 @@ import Testing
         Layer(input: [2, 32, 26, 27], weight: [13, 32, 3, 3], padding: (1, 1)),
         Layer(input: [2, 3, 28, 30], weight: [40, 3, 3, 3], padding: (1, 1)),
         Layer(input: [1, 4, 60, 40], weight: [6, 4, 5, 3], padding: (2, 0)),
-        Layer(input: [1, 4, 20, 20], weight: [5, 4, 2, 2], padding: (0, 0)),
+        Layer(input: [3, 4, 20, 20], weight: [5, 4, 2, 2], padding: (0, 0)),
         Layer(input: [4, 16, 30, 31], weight: [12, 16, 3, 3], padding: (1, 1)),
     ]
 
@@ -45,15 +45,18 @@ import Testing
         }
     }
 
-    /// Maps mostly padding stay on im2col, so do strided, dilated and grouped layers.
+    /// Maps mostly padding and small batches of small maps stay on im2col, so do strided,
+    /// dilated and grouped layers.
     @Test func layersTheDirectPathLeavesToIm2col() {
-        func layout(_ size: Int, kernel: Int = 3, stride: Int = 1, dilation: Int = 1, groups: Int = 1) -> ConvolutionLayout {
-            ConvolutionLayout(g: PatchGeometry(batch: 2, channels: 4, height: size, width: size, kernel: (kernel, kernel),
+        func layout(_ size: Int, batch: Int = 2, kernel: Int = 3, stride: Int = 1, dilation: Int = 1, groups: Int = 1) -> ConvolutionLayout {
+            ConvolutionLayout(g: PatchGeometry(batch: batch, channels: 4, height: size, width: size, kernel: (kernel, kernel),
                                                stride: (stride, stride), padding: (1, 1), dilation: (dilation, dilation)),
                               groups: groups, outChannels: 4)
         }
         #expect(layout(28).isDirect)
-        #expect(!layout(16).isDirect)  // 256 output pixels in an 18 × 18 plane
+        #expect(layout(16, batch: 8).isDirect)  // 256 output pixels in a 17 × 17 plane, 2048 in all
+        #expect(!layout(16).isDirect)  // 512 output pixels in all
+        #expect(!layout(8, batch: 32).isDirect)  // 64 output pixels in a 9 × 9 plane
         #expect(!layout(28, stride: 2).isDirect)
         #expect(!layout(28, dilation: 2).isDirect)
         #expect(!layout(28, groups: 2).isDirect)
