@@ -123,7 +123,7 @@ struct SpanLayout {
     }
 }
 
-/// out[o, s] = Σ_t weights[o, t] · input[s + taps[t]] for o < m, s < span: the blocked
+/// y[o, s] = Σ_t weights[o, t] · input[s + taps[t]] for o < m, s < span: the blocked
 /// gemm's 6 × 4W micro-kernel with its B rows read from the input at s + taps[t].
 enum DirectConvolution {
     /// Rows computed for m output channels: m rounded up to the micro-kernel's 6 rows.
