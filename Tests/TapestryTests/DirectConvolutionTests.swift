@@ -6,9 +6,9 @@ import Testing
 /// chosen to reach each edge of the kernel: output channels not a multiple of the
 /// micro-kernel's 6 rows, spans not a multiple of its 64 columns, more than one block of
 /// 128 taps in the forward (32·9) and in the input gradient (40·9), spans of more than one
-/// chunk of the weight gradient (2048 positions: the last two layers), a non-square kernel
-/// with different paddings along the two axes, an even kernel without padding, and a batch
-/// large enough to be split over threads.
+/// chunk of the weight gradient (2048 positions: the 5×3 layer and the last), a non-square
+/// kernel with different paddings along the two axes, an even kernel without padding, and a
+/// batch large enough to be split over threads.
 @Suite struct DirectConvolutionMatchesTheComposite {
     struct Layer: CustomTestStringConvertible, Sendable {
         let input: [Int], weight: [Int], padding: (Int, Int)
