@@ -105,6 +105,15 @@ public struct PatchGeometry: Sendable, Equatable {
     public var outHeight: Int { (height + 2 * padding.h - dilation.h * (kernel.h - 1) - 1) / stride.h + 1 }
     public var outWidth: Int { (width + 2 * padding.w - dilation.w * (kernel.w - 1) - 1) / stride.w + 1 }
 
+    /// The output columns whose kernel column kj reads inside the image: the ox with
+    /// 0 ≤ ox·s − p + kj·d ≤ W − 1.
+    func insideColumns(kj: Int) -> Range<Int> {
+        let shift = kj * dilation.w - padding.w
+        let first = Swift.min(outWidth, shift >= 0 ? 0 : (-shift + stride.w - 1) / stride.w)
+        let end = width - 1 - shift < 0 ? 0 : Swift.min(outWidth, (width - 1 - shift) / stride.w + 1)
+        return first..<Swift.max(first, end)
+    }
+
     public static func == (a: PatchGeometry, b: PatchGeometry) -> Bool {
         a.batch == b.batch && a.channels == b.channels && a.height == b.height && a.width == b.width
             && a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation

@@ -90,11 +90,7 @@ extension Backend {
 /// column x = ox·s − p + kj·d lies within the image.
 @inline(__always)
 func forEachOutputRow(_ g: PatchGeometry, ki: Int, kj: Int, _ body: (Int, Int?, Range<Int>) -> Void) {
-    let shift = kj * g.dilation.w - g.padding.w
-    // Smallest ox with ox·s + shift ≥ 0, and one past the largest with ox·s + shift ≤ W − 1.
-    let first = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
-    let last = g.width - 1 - shift < 0 ? 0 : (g.width - 1 - shift) / g.stride.w + 1
-    let inside = min(first, g.outWidth)..<max(min(last, g.outWidth), min(first, g.outWidth))
+    let inside = g.insideColumns(kj: kj)
     for oy in 0..<g.outHeight {
         let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
         body(oy, y >= 0 && y < g.height ? y : nil, inside)

@@ -47,9 +47,9 @@ extension Tensor {
     /// A Float plane without NaN is scanned a row of windows at once, eight windows to a vector:
     /// for each tap t in window order, over the output columns whose tap lies inside the
     /// image, a window takes t where its value is strictly larger than its maximum so far
-    /// (from −∞; a window of −∞ only keeps its first tap inside the image). That is the first
-    /// maximum a scan of the window alone finds, without a branch per comparison. Other planes
-    /// are scanned window by window.
+    /// (starting from −∞ at its first tap inside the image, which a window of −∞ keeps). That
+    /// is the first maximum a scan of the window alone finds, without a branch per
+    /// comparison. Other planes are scanned window by window.
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                           dilation: (Int, Int) = (1, 1)) -> Tensor {
         let stride = stride ?? kernel
@@ -86,19 +86,19 @@ extension Tensor {
                           maxima: UnsafeMutablePointer<Float>, taps: UnsafeMutablePointer<Float>) {
                 let (kw, sw) = (g.kernel.w, g.stride.w)
                 for oy in 0..<g.outHeight {
+                    let firstRow = firstTap(oy, stride: g.stride.h, padding: g.padding.h, dilation: g.dilation.h)
+                    for ox in 0..<g.outWidth {
+                        taps[ox] = Float(firstRow * kw + firstTap(ox, stride: sw, padding: g.padding.w, dilation: g.dilation.w))
+                    }
                     maxima.initialize(repeating: -.infinity, count: g.outWidth)
-                    taps.initialize(repeating: -1, count: g.outWidth)
                     for ki in 0..<g.kernel.h {
                         let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
                         guard y >= 0 && y < g.height else { continue }
                         for kj in 0..<kw {
-                            // Columns ox with 0 ≤ ox·stride + offset < width.
-                            let offset = kj * g.dilation.w - g.padding.w
-                            let first = offset >= 0 ? 0 : (sw - 1 - offset) / sw
-                            let end = offset >= g.width ? 0 : Swift.min(g.outWidth, (g.width - 1 - offset) / sw + 1)
-                            let row = image + y * g.width + offset, tap = Float(ki * kw + kj)
-                            var ox = first
-                            while ox + 8 <= end {
+                            let inside = g.insideColumns(kj: kj)
+                            let row = image + y * g.width + kj * g.dilation.w - g.padding.w, tap = Float(ki * kw + kj)
+                            var ox = inside.lowerBound
+                            while ox + 8 <= inside.upperBound {
                                 let at = row + ox * sw
                                 let values = SIMD8<Float>(at[0], at[sw], at[2 * sw], at[3 * sw], at[4 * sw], at[5 * sw], at[6 * sw], at[7 * sw])
                                 var maximum = VectorRows.load(UnsafePointer(maxima + ox)), best = VectorRows.load(UnsafePointer(taps + ox))
@@ -109,14 +109,11 @@ extension Tensor {
                                 VectorRows.store(best, taps + ox)
                                 ox += 8
                             }
-                            for ox in ox..<Swift.max(ox, end) where row[ox * sw] > maxima[ox] { (maxima[ox], taps[ox]) = (row[ox * sw], tap) }
+                            for ox in ox..<inside.upperBound where row[ox * sw] > maxima[ox] { (maxima[ox], taps[ox]) = (row[ox * sw], tap) }
                         }
                     }
-                    let firstRow = firstTap(oy, stride: g.stride.h, padding: g.padding.h, dilation: g.dilation.h)
                     for ox in 0..<g.outWidth {
-                        let t = taps[ox] >= 0 ? Int(taps[ox])
-                            : firstRow * kw + firstTap(ox, stride: sw, padding: g.padding.w, dilation: g.dilation.w)
-                        let (ki, kj) = t.quotientAndRemainder(dividingBy: kw)
+                        let (ki, kj) = Int(taps[ox]).quotientAndRemainder(dividingBy: kw)
                         let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h, x = ox * sw - g.padding.w + kj * g.dilation.w
                         indices[oy * g.outWidth + ox] = Int64(y * g.width + x)
                     }
