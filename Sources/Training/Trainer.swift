@@ -54,7 +54,7 @@ public final class Trainer {
         (self.task, self.config, self.modelName, self.settings, self.directory) = (task, config, modelName, settings, directory)
         stepsPerEpoch = batchesPerEpoch / config.gradientAccumulation
         let groups = task.parameterGroups(learningRate: config.lr, weightDecay: config.weightDecay)
-        optimizer = config.optimizer == "sgd" ? SGD(groups, momentum: config.momentum) : AdamW(groups)
+        optimizer = config.makeOptimizer(groups)
         state.random = RandomGenerator(seed: config.seed)
     }
 

@@ -1,4 +1,5 @@
 import Tapestry
+import TapestryNN
 
 /// The trainer's settings, with the original DETR code's argument names and defaults
 /// (detr/main.py): AdamW at `lr` with `weight_decay`, the learning rate divided by 10 every
@@ -31,4 +32,11 @@ public struct TrainerConfig: SettingsGroup {
     @Setting(1...) public var logEvery = 10
 
     public init() {}
+}
+
+extension TrainerConfig {
+    /// The optimizer these settings name, over `groups`: SGD with `momentum`, or AdamW.
+    public func makeOptimizer(_ groups: [ParameterGroup]) -> Optimizer {
+        optimizer == "sgd" ? SGD(groups, momentum: momentum) : AdamW(groups)
+    }
 }

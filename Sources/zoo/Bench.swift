@@ -198,9 +198,10 @@ struct BenchLayers: ParsableCommand {
 
     /// One training step and inference pass of every zoo model's shapes preset (`zoo bench model`).
     func trainingSteps() {
-        print("\nzoo models, Float32, shapes preset, batch 8 of 128² (zoo bench model NAME --paper for the paper's):")
+        print("\nzoo models, Float32, shapes preset, detectors at batch 8 of 128² (zoo bench model NAME --paper for the paper's):")
         for entry in Registry.models {
-            do { print("  " + (try ModelBenchmark.run(model: entry.name, paper: false, batch: 8, size: 128)).summary) } catch {
+            let (batch, size): (Int?, Int?) = entry.isDetector ? (8, 128) : (nil, nil)
+            do { print("  " + (try ModelBenchmark.run(model: entry.name, paper: false, batch: batch, size: size)).summary) } catch {
                 print("  \(entry.name): cannot be benchmarked: \(error)")
             }
         }

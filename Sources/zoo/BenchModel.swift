@@ -1,4 +1,5 @@
 import ArgumentParser
+import Classification
 import Detection
 import Foundation
 import Tapestry
@@ -13,10 +14,11 @@ struct BenchModel: ParsableCommand {
         commandName: "model",
         abstract: "Time one training step and one inference pass of a zoo model on random images.",
         discussion: """
-            The training step is zoo train's: forward, the weighted set loss with Hungarian matching, backward, \
-            gradient clipping at clip_max_norm and AdamW with the model's parameter groups. Inference is the \
+            The training step is zoo train's: forward, the loss (a detector's weighted set loss with Hungarian \
+            matching, a classifier's cross-entropy), backward, gradient clipping at clip_max_norm and the \
+            trainer's optimizer with the model's parameter groups. Inference is the \
             forward pass in evaluation mode without gradients. Each figure is the median of 5 runs after 2 \
-            warm-ups; peak RSS is the process's. Images are random, each with 3 or 2 random boxes.
+            warm-ups; peak RSS is the process's. Images are random, each with 3 or 2 random boxes or one random label.
             """)
 
     @Argument(help: "The model (see zoo models).")
@@ -25,11 +27,11 @@ struct BenchModel: ParsableCommand {
     @Flag(help: "The paper's defaults (ResNet-50, d 256, 6 + 6 layers, ...) instead of the shapes preset.")
     var paper = false
 
-    @Option(help: "Images per batch.")
-    var batch = 2
+    @Option(help: "Images per batch (default: 2 for a detector, the trainer's batch size for a classifier).")
+    var batch: Int?
 
-    @Option(help: "Image side in pixels.")
-    var size = 256
+    @Option(help: "Image side in pixels (default: 256 for a detector, the data's image size for a classifier).")
+    var size: Int?
 
     @Option(name: .customLong("set"), help: "Override one setting: key=value or section.key=value (repeatable), as for zoo train.")
     var assignments: [String] = []
@@ -41,8 +43,8 @@ struct BenchModel: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if batch < 1 { throw ValidationError("--batch must be at least 1") }
-        if !(32...4096).contains(size) { throw ValidationError("--size must be from 32 to 4096") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if let size, !(32...4096).contains(size) { throw ValidationError("--size must be from 32 to 4096") }
     }
 
     func run() throws {
@@ -76,26 +78,16 @@ struct ModelBenchmark {
             + "\n  training step: " + phases.map { String(format: "%@ %.3f s", $0.name, $0.seconds) }.joined(separator: ", ")
     }
 
-    static func run(model: String, paper: Bool, batch: Int, size: Int, assignments: [String] = [], warmups: Int = 2,
+    static func run(model: String, paper: Bool, batch: Int? = nil, size: Int? = nil, assignments: [String] = [], warmups: Int = 2,
                     runs: Int = 5) throws -> ModelBenchmark {
-        let entry = try Registry.entry(named: model)
         let settings = try ZooRun.settings(model: model, shapes: !paper, assignments: assignments)
         let trainer = try settings.decode(TrainerConfig.self, section: "trainer")
-        let classes = settings.value("model.num_classes")?.intValue ?? 1
         DefaultRandom.manualSeed(trainer.seed)
-        let (detector, criterion) = try entry.build(settings)
-        let optimizer = AdamW(detector.parameterGroups(learningRate: trainer.lr, weightDecay: trainer.weightDecay))
+        let workload = try BenchWorkload(model: model, settings: settings, trainer: trainer, batch: batch, size: size)
+        let optimizer = trainer.makeOptimizer(workload.groups)
         let parameters = optimizer.groups.flatMap { $0.parameters.map(\.parameter) }
 
-        var random = RandomGenerator(seed: 123)
-        let images = Tensor.normal([batch, 3, size, size], generator: &random)
-        let mask = Tensor.zeros([batch, size, size], dtype: .bool)
-        let targets = (0..<batch).map { image in
-            let count = image % 2 == 0 ? 3 : 2
-            return DetectionTarget(labels: Tensor((0..<count).map { _ in Int64(random.nextInt(below: classes)) }),
-                                   boxes: Tensor.uniform([count, 4], low: 0.2, high: 0.5, generator: &random))
-        }
-        let phaseNames = ["forward", "loss", "backward", "clipping and AdamW"]
+        let phaseNames = ["forward", "loss", "backward", "clipping and \(trainer.optimizer == "sgd" ? "SGD" : "AdamW")"]
         var phaseTimes: [[Double]] = Array(repeating: [], count: phaseNames.count)
         func trainingStep() throws {
             var clock = DispatchTime.now().uptimeNanoseconds
@@ -105,9 +97,9 @@ struct ModelBenchmark {
                 clock = now
             }
             optimizer.zeroGrad()
-            let predictions = detector(images: images, mask: mask)
+            let lossOfPredictions = workload.forward()
             lap(0)
-            let loss = try criterion(predictions, targets: targets).total
+            let loss = try lossOfPredictions()
             lap(1)
             loss.backward()
             lap(2)
@@ -115,15 +107,15 @@ struct ModelBenchmark {
             optimizer.step()
             lap(3)
         }
-        detector.train()
+        workload.model.train()
         let trainStep = try median(warmups: warmups, runs: runs, trainingStep)
         let phases = phaseNames.indices.map { (phaseNames[$0], phaseTimes[$0].suffix(runs).sorted()[runs / 2]) }
-        detector.eval()
-        let inference = median(warmups: warmups, runs: runs) { _ = noGrad { detector(images: images, mask: mask) } }
+        workload.model.eval()
+        let inference = median(warmups: warmups, runs: runs) { noGrad { workload.inference() } }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let preset = (paper ? "paper defaults" : "shapes preset") + assignments.map { ", " + $0 }.joined()
-        let label = "\(model) \(preset) (\(detector.parameterCount(trainableOnly: true) / 1000)k parameters), batch \(batch) of \(size)²"
+        let label = "\(model) \(preset) (\(workload.model.parameterCount(trainableOnly: true) / 1000)k parameters), batch \(workload.batch) of \(workload.size)²"
         return ModelBenchmark(label: label, trainStep: trainStep, inference: inference, peakRSS: Double(usage.ru_maxrss) / 1024, phases: phases)
     }
 
@@ -137,5 +129,55 @@ struct ModelBenchmark {
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         return times.sorted()[runs / 2]
+    }
+}
+
+/// What `ModelBenchmark` times of one zoo model: random images of one size, with 3 or 2
+/// random boxes each for a detector (its set loss) or a random label each for a classifier
+/// (cross-entropy, as `ClassificationTask`).
+struct BenchWorkload {
+    let model: Module
+    /// The model's parameter groups at the trainer's rate and weight decay.
+    let groups: [ParameterGroup]
+    let batch: Int, size: Int
+    /// Runs the forward pass and hands back the loss of its predictions, so that each is timed apart.
+    let forward: () -> () throws -> Tensor
+    let inference: () -> Void
+
+    /// A detector's batch is 2 images of 256² unless given; a classifier's is its trainer's
+    /// batch size of its data's image size (upstream's CIFAR run: 25 of 32² for the paper).
+    init(model name: String, settings: Settings, trainer: TrainerConfig, batch: Int?, size: Int?) throws {
+        let classes = settings.value("model.num_classes")?.intValue ?? 1
+        var random = RandomGenerator(seed: 123)
+        switch try Registry.entry(named: name).kind {
+        case .detector(let build):
+            (self.batch, self.size) = (batch ?? 2, size ?? 256)
+            let (detector, criterion) = try build(settings)
+            let images = Tensor.normal([self.batch, 3, self.size, self.size], generator: &random)
+            let mask = Tensor.zeros([self.batch, self.size, self.size], dtype: .bool)
+            let targets = (0..<self.batch).map { image in
+                let count = image % 2 == 0 ? 3 : 2
+                return DetectionTarget(labels: Tensor((0..<count).map { _ in Int64(random.nextInt(below: classes)) }),
+                                       boxes: Tensor.uniform([count, 4], low: 0.2, high: 0.5, generator: &random))
+            }
+            (model, groups) = (detector, detector.parameterGroups(learningRate: trainer.lr, weightDecay: trainer.weightDecay))
+            forward = {
+                let predictions = detector(images: images, mask: mask)
+                return { try criterion(predictions, targets: targets).total }
+            }
+            inference = { _ = detector(images: images, mask: mask) }
+        case .classifier(let build):
+            let data = try settings.decode(ClassificationDataConfig.self, section: "data")
+            (self.batch, self.size) = (batch ?? trainer.batchSize, size ?? data.imageSize)
+            let classifier = try build(settings)
+            let images = Tensor.normal([self.batch, 3, self.size, self.size], generator: &random)
+            let labels = Tensor((0..<self.batch).map { _ in Int64(random.nextInt(below: classes)) })
+            (model, groups) = (classifier, classifier.parameterGroups(learningRate: trainer.lr, weightDecay: trainer.weightDecay))
+            forward = {
+                let logits = classifier(images)
+                return { Losses.crossEntropy(logits: logits, targets: labels) }
+            }
+            inference = { _ = classifier(images) }
+        }
     }
 }
