@@ -33,9 +33,11 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        // The thread's floating-point control word (flushing subnormals to zero).
+        .target(name: "CFloatingPointMode"),
         .target(
             name: "Tapestry",
-            dependencies: [.target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
+            dependencies: ["CFloatingPointMode", .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
         // PyTorch's .pth files (zip and legacy), through a restricted unpickler.
         .target(name: "TorchCheckpoint", dependencies: ["Tapestry"]),
         .target(name: "TapestryNN", dependencies: ["Tapestry", "TorchCheckpoint"]),

@@ -1,7 +1,8 @@
 import Dispatch
 import Foundation
 
-/// The one level of parallelism Tapestry's own kernels use.
+/// The one level of parallelism Tapestry's own kernels use. Each work item runs in the
+/// subnormal mode `Subnormals` sets.
 public enum Parallel {
     /// Worker threads for the reference kernels: `TAPESTRY_NUM_THREADS` if set, else the
     /// number of active processors.
@@ -13,7 +14,7 @@ public enum Parallel {
     /// Runs `body(i)` for i in 0..<iterations, on several threads when `parallel` is true.
     static func forEach(_ iterations: Int, parallel: Bool, _ body: @Sendable (Int) -> Void) {
         if parallel && iterations > 1 && threadCount > 1 {
-            DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
+            DispatchQueue.concurrentPerform(iterations: iterations) { i in Subnormals.matching { body(i) } }
         } else {
             for i in 0..<iterations { body(i) }
         }
@@ -32,7 +33,7 @@ public enum Parallel {
         let size = ((count + pieces - 1) / pieces + alignment - 1) / alignment * alignment
         DispatchQueue.concurrentPerform(iterations: pieces) { piece in
             let start = Swift.min(piece * size, count), end = Swift.min(start + size, count)
-            if start < end { body(start..<end) }
+            if start < end { Subnormals.matching { body(start..<end) } }
         }
     }
 }

@@ -16,7 +16,7 @@ struct BenchModel: ParsableCommand {
         discussion: """
             The training step is zoo train's: forward, the loss (a detector's weighted set loss with Hungarian \
             matching, a classifier's cross-entropy), backward, gradient clipping at clip_max_norm and the \
-            trainer's optimizer with the model's parameter groups. Inference is the \
+            trainer's optimizer with the model's parameter groups, with subnormals flushed to zero as zoo train runs. Inference is the \
             forward pass in evaluation mode without gradients. Each figure is the median of 5 runs after 2 \
             warm-ups; peak RSS is the process's. Images are random, each with 3 or 2 random boxes or one random label.
             """)
@@ -39,6 +39,9 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Attention path where no weights are needed: auto (lean on large matrices), plain or lean.")
     var attention = AttentionPath.automatic
 
+    @Flag(help: "Keep subnormal numbers (IEEE gradual underflow, PyTorch's default) instead of flushing them to zero as zoo train does.")
+    var keepSubnormals = false
+
     @Flag(help: "Print {\"train_step_s\": ..., \"inference_s\": ..., \"peak_rss_mib\": ...}.")
     var json = false
 
@@ -50,7 +53,9 @@ struct BenchModel: ParsableCommand {
     func run() throws {
         do {
             let result = try AttentionPath.$preferred.withValue(attention) {
-                try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size, assignments: assignments)
+                try Subnormals.withFlushed(!keepSubnormals) {
+                    try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size, assignments: assignments)
+                }
             }
             if json {
                 print(String(format: "{\"train_step_s\": %.4f, \"inference_s\": %.4f, \"peak_rss_mib\": %.0f}",

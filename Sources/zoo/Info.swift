@@ -9,6 +9,7 @@ struct Info: ParsableCommand {
         print("backend:          \(BuildInfo.backendSummary)")
         print("kernel threads:   \(Parallel.threadCount) (set TAPESTRY_NUM_THREADS to change)")
         print("fused multiply-add in Swift kernels: \(BuildInfo.fusedMultiplyAdd ? "yes" : "no (build with `make` for the fast path)")")
+        print("subnormal numbers: flushed to zero by zoo train and zoo bench model (--keep-subnormals keeps them), kept elsewhere")
         if let warning = OpenBLASCore.warning { print("warning: \(warning)") }
     }
 }

@@ -35,6 +35,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the newest checkpoint in the output folder.")
     var resume = false
 
+    @Flag(help: "Keep subnormal numbers (IEEE gradual underflow, PyTorch's default) instead of flushing them to zero, which spares gemms reading them a 30–50× slowdown.")
+    var keepSubnormals = false
+
     func validate() throws {
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
         if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
@@ -69,6 +72,7 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(task: task, config: trainerConfig, modelName: model, settings: checkpoint?.checkpoint.settings ?? settings.json,
                                       directory: output)
             (trainer.maxSteps, trainer.timeLimit) = (maxSteps, maxMinutes.map { $0 * 60 })
+            trainer.flushesSubnormals = !keepSubnormals
             if let checkpoint {
                 try trainer.resume(from: checkpoint.checkpoint, path: checkpoint.path)
                 say("resuming from \(checkpoint.path) at step \(trainer.state.step)")

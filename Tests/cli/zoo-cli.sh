@@ -270,6 +270,8 @@ check "bench model of a classifier" 0 "$zoo" bench model sasa-resnet --batch 2 -
 grep -q "sasa-resnet shapes preset .*batch 2 of 32²: training step .*clipping and AdamW" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model times a classifier's step: $LAST_OUTPUT"; }
 check "bench model of a classifier, paper trainer" 0 "$zoo" bench model resnet --paper --batch 1 --size 32 --set model.planes=[8,8,8,8]
 grep -q "clipping and SGD" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model uses the paper trainer's SGD: $LAST_OUTPUT"; }
+check "bench model keeping subnormals" 0 "$zoo" bench model detr --batch 1 --size 64 --set model.num_queries=3 --set model.enc_layers=1 --keep-subnormals
+grep -q "training step" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model --keep-subnormals times the step: $LAST_OUTPUT"; }
 check "bench model unknown setting" 1 "$zoo" bench model detr --set model.no_such_key=1
 grep -q "no_such_key" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model names the unknown setting: $LAST_OUTPUT"; }
 check "bench unknown section" 64 "$zoo" bench layers --only nonsense
