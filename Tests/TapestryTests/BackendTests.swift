@@ -192,6 +192,29 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         }
     }
 
+    /// `Tensor.exp` on Float32 runs `FastMath.exp` 16 lanes at a time (the tail lane by lane):
+    /// every result has the bits of the scalar `FastMath.exp` of its input, over exp's whole
+    /// range, the edge cases (±∞, NaN, overflow, gradual underflow) in every lane position,
+    /// and a count that leaves a tail.
+    @Test func float32ExpSixteenLanesMatchScalar() {
+        var inputs: [Float] = []
+        let edges: [Float] = [0, -0, 1, -1, .infinity, -.infinity, .nan, 88.72283, 88.72284, 89, -87.33, -87.34, -100,
+                              -103.97, -103.98, -104, -150, .leastNonzeroMagnitude, -.greatestFiniteMagnitude]
+        for shift in 0..<16 { inputs += Array(repeating: 0.5, count: shift) + edges }
+        var x: Float = -110
+        while x < 95 { inputs.append(x); x += 3.1e-3 }
+        inputs.append(2)   // a count that is not a multiple of 16
+        #expect(inputs.count % 16 != 0)
+        let got = Tensor(inputs, shape: [inputs.count]).exp().scalars(as: Float.self)
+        var differing: [(Float, Float, Float)] = []
+        for (input, value) in zip(inputs, got) {
+            let scalar = FastMath.exp(input)
+            if value.bitPattern != scalar.bitPattern && !(value.isNaN && scalar.isNaN) { differing.append((input, value, scalar)) }
+        }
+        let differingCount = differing.count, firstDiffering = Array(differing.prefix(3))
+        #expect(differingCount == 0, "\(differingCount) of \(inputs.count) differ, first (input, 16 lanes, scalar): \(firstDiffering)")
+    }
+
     /// Outputs large enough to be split between threads — one long row split into column
     /// ranges whose bounds are not multiples of the vector width, many rows split into row
     /// ranges, a broadcast operand, a transposed operand — against plain loops over arrays.
