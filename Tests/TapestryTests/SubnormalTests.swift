@@ -57,24 +57,26 @@ import Testing
     }
 
     /// [512, 256] of tiny times [256, 256] of ones, a product the gemm shares between its
-    /// threads: every entry is 256·tiny = 2.56·10⁻³⁷ with IEEE (subnormal sums are exact), 0
-    /// when flushed; and 256·tiny again once the mode is set back (OpenBLAS's threads
-    /// restarted both times).
+    /// threads: every entry is 256·tiny ≈ 2.56·10⁻³⁷ with IEEE (within 10⁻⁴ relative:
+    /// OpenBLAS's SkylakeX kernel returns 2.56001·10⁻³⁷ where the exact sum is 2.56·10⁻³⁷),
+    /// exactly 0 when flushed; and 256·tiny again once the mode is set back (OpenBLAS's
+    /// threads restarted both times).
     @Test func matrixProductsOnEveryGemmThread() {
         let a = Tensor([Float](repeating: Self.tiny, count: 512 * 256), shape: [512, 256])
         let b = Tensor.ones([256, 256])
-        let exact = Float(256 * Double(Self.tiny))
+        let exact = 256 * Double(Self.tiny)
         #expect(exact > 2.5e-37 && exact < 2.6e-37)
-        let before = a.matmul(b).scalars(as: Float.self)
-        #expect(before.allSatisfy { $0 == exact }, "\(before.filter { $0 != exact }.count) of \(before.count) entries differ before flushing")
+        func farFromExact(_ entries: [Float]) -> Int { entries.filter { Swift.abs(Double($0) - exact) > 1e-4 * exact }.count }
+        let before = farFromExact(a.matmul(b).scalars(as: Float.self))
+        #expect(before == 0, "\(before) of 131072 entries are not 256·tiny before flushing")
         Subnormals.withFlushed(true) {
             #expect(Subnormals.areFlushed)
             let flushed = a.matmul(b).scalars(as: Float.self)
             #expect(flushed.allSatisfy { $0 == 0 }, "\(flushed.filter { $0 != 0 }.count) of \(flushed.count) entries kept subnormal inputs")
         }
         #expect(!Subnormals.areFlushed)
-        let after = a.matmul(b).scalars(as: Float.self)
-        #expect(after.allSatisfy { $0 == exact }, "\(after.filter { $0 != exact }.count) of \(after.count) entries differ after flushing was turned off")
+        let after = farFromExact(a.matmul(b).scalars(as: Float.self))
+        #expect(after == 0, "\(after) of 131072 entries are not 256·tiny after flushing was turned off")
     }
 
     /// Flushing also writes 0 for a subnormal result of normal inputs (FTZ, not only DAZ):
