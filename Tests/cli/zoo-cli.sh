@@ -267,7 +267,7 @@ r = json.loads(os.environ["STEP"].strip().splitlines()[-1])
 assert set(r) == {"train_step_s", "inference_s", "peak_rss_mib"} and all(v > 0 for v in r.values()), r
 ' || { failed=$((failed + 1)); echo "FAIL bench model --json prints the three figures: $LAST_OUTPUT"; }
 check "bench model of a classifier" 0 "$zoo" bench model sasa-resnet --batch 2 --size 32
-grep -q "sasa-resnet shapes preset .*batch 2 of 32²: training step .*clipping and AdamW" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model times a classifier's step: $LAST_OUTPUT"; }
+{ grep -q "sasa-resnet shapes preset .*batch 2 of 32²: training step" <<<"$LAST_OUTPUT" && grep -q "clipping and AdamW" <<<"$LAST_OUTPUT"; } || { failed=$((failed + 1)); echo "FAIL bench model times a classifier's step: $LAST_OUTPUT"; }
 check "bench model of a classifier, paper trainer" 0 "$zoo" bench model resnet --paper --batch 1 --size 32 --set model.planes=[8,8,8,8]
 grep -q "clipping and SGD" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model uses the paper trainer's SGD: $LAST_OUTPUT"; }
 check "bench model keeping subnormals" 0 "$zoo" bench model detr --batch 1 --size 64 --set model.num_queries=3 --set model.enc_layers=1 --keep-subnormals
