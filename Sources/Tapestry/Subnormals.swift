@@ -12,8 +12,9 @@ import COpenBLAS
 /// subnormal runs 30–50× slower. Training makes them where a softmax saturates, as attention
 /// often does at initialisation: probabilities underflow, and with them the gradients of
 /// the keys and values that no query attends to. Flushing reads subnormal inputs as 0 and
-/// writes 0 for subnormal results (x86-64: MXCSR's DAZ and FTZ bits; AArch64: FPCR's FZ),
-/// so no value of magnitude 1.18·10⁻³⁸ (Float32) or 2.2·10⁻³⁰⁸ (Float64) or more changes.
+/// writes 0 for subnormal results (x86-64: MXCSR's DAZ and FTZ bits; AArch64: FPCR's FZ):
+/// only numbers smaller than 1.18·10⁻³⁸ (Float32) or 2.2·10⁻³⁰⁸ (Float64) in magnitude are
+/// affected, and a sum that held them moves by less than that per term.
 ///
 /// The setting covers the thread that makes it, every work item of Tapestry's kernel
 /// threads, and OpenBLAS's threads.

@@ -30,8 +30,8 @@ public final class Trainer {
     public var timeLimit: Double?
     /// Train with subnormal numbers flushed to zero (`Subnormals`, process-wide while `run`
     /// lasts; `zoo train` sets it): a saturated attention softmax otherwise fills gradients
-    /// with subnormals, which slow every gemm that reads them 30–50×. No value of magnitude
-    /// 1.18·10⁻³⁸ (Float32) or more changes.
+    /// with subnormals, which slow every gemm that reads them 30–50×. Only numbers smaller
+    /// than 1.18·10⁻³⁸ (Float32) in magnitude are read and written as 0.
     public var flushesSubnormals = false
     /// Asked after every step whether to save and stop as on Ctrl-C (by default: was
     /// Ctrl-C pressed, see `Interrupt`).

@@ -16,9 +16,10 @@ struct BenchModel: ParsableCommand {
         discussion: """
             The training step is zoo train's: forward, the loss (a detector's weighted set loss with Hungarian \
             matching, a classifier's cross-entropy), backward, gradient clipping at clip_max_norm and the \
-            trainer's optimizer with the model's parameter groups, with subnormals flushed to zero as zoo train runs. Inference is the \
-            forward pass in evaluation mode without gradients. Each figure is the median of 5 runs after 2 \
-            warm-ups; peak RSS is the process's. Images are random, each with 3 or 2 random boxes or one random label.
+            trainer's optimizer with the model's parameter groups, subnormals flushed to zero as in zoo train. \
+            Inference is the forward pass in evaluation mode without gradients. Each figure is the median of 5 \
+            runs after 2 warm-ups; peak RSS is the process's. Images are random, each with 3 or 2 random boxes \
+            (a detector) or one random label (a classifier).
             """)
 
     @Argument(help: "The model (see zoo models).")
