@@ -108,3 +108,14 @@ func kernelExp<T: FloatElement>(_ x: T) -> T {
     if T.self == Float.self { return unsafeBitCast(FastMath.exp(unsafeBitCast(x, to: Float.self)), to: T.self) }
     return T.exp(x)
 }
+
+/// y[i] = eˣ⁽ⁱ⁾ for i in 0..<count, of any float element: `FastMath`'s 16-lane exp for
+/// Float32, the C library's for Float64. `x` and `y` may be the same buffer.
+@inline(__always)
+func kernelExp<T: FloatElement>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
+    if T.self == Float.self {
+        FastMath.exp(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), count: count)
+    } else {
+        for i in 0..<count { y[i] = T.exp(x[i]) }
+    }
+}

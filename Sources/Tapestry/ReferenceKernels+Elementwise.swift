@@ -18,12 +18,7 @@ extension Backend {
         }
         switch op {
         case .neg: map { -$0 }
-        case .exp:
-            if T.self == Float.self {
-                FastMath.exp(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), count: count)
-            } else {
-                map { kernelExp($0) }
-            }
+        case .exp: kernelExp(x, y, count: count)
         case .log: map { T.log($0) }
         case .log1p: map { T.log1p($0) }
         case .sin: map { T.sin($0) }

@@ -76,14 +76,8 @@ extension Backend {
                 // A NaN anywhere makes the total, and so every output, NaN (as in PyTorch).
                 var largest = VectorRows.max(row, length)
                 if largest == -T.infinity { largest = 0 }   // an all −∞ row gives NaN below, as in PyTorch
-                if T.self == Float.self {
-                    // Shifted in place, then FastMath's 16-lane exp (the same bits as kernelExp).
-                    for i in 0..<length { target[i] = row[i] - largest }
-                    let shifted = UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self)
-                    FastMath.exp(shifted, shifted, count: length)
-                } else {
-                    for i in 0..<length { target[i] = kernelExp(row[i] - largest) }
-                }
+                for i in 0..<length { target[i] = row[i] - largest }
+                kernelExp(target, target, count: length)
                 let total = VectorRows.sum(target, length)
                 if log {
                     let shift = largest + T.log(total)
