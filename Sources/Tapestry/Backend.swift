@@ -48,13 +48,13 @@ public protocol Backend: Sendable {
     func gather<T: TensorElement>(_ x: UnsafePointer<T>, axisSize: Int, _ index: UnsafePointer<Int64>, _ out: UnsafeMutablePointer<T>, outer: Int, indexAxisSize: Int, inner: Int)
     /// into[o, index[o, j, i], i] += src[o, j, i].
     func scatterAdd<T: TensorElement>(into: UnsafeMutablePointer<T>, axisSize: Int, _ index: UnsafePointer<Int64>, _ src: UnsafePointer<T>, outer: Int, indexAxisSize: Int, inner: Int)
-    /// Image patches to columns: x [N,C,H,W] → cols [N, C·kh·kw, oh·ow]. Consecutive rows of
-    /// the column matrix lie `rowStride` elements apart: oh·ow when packed, more when several
-    /// images' matrices sit side by side in one (then N must be 1).
-    func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int)
-    /// Columns back to an image, summing overlaps: cols [N, C·kh·kw, oh·ow] → x [N,C,H,W]
-    /// (rows `rowStride` apart, as for `im2col`).
-    func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int)
+    /// Image patches to columns: x [N,C,H,W] → cols, patch row r = (c, i, j) of image n at
+    /// output position p stored at n·imageStride + r·rowStride + p: [N, C·kh·kw, oh·ow] when
+    /// rowStride = oh·ow and imageStride = C·kh·kw·oh·ow, the images' matrices side by side
+    /// in one [C·kh·kw, N·oh·ow] when rowStride = N·oh·ow and imageStride = oh·ow.
+    func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int, imageStride: Int)
+    /// Columns back to images, summing overlaps (the adjoint of `im2col`, same layout).
+    func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int, imageStride: Int)
 
     // Deformable attention sampling (ReferenceKernels+Deformable.swift)
     /// out[b, q, m·C + c] = Σ_{l,p} weights[b,q,m,l,p] · bilinear(value level l, head m (or the shared head), channel c,
@@ -104,6 +104,10 @@ public struct PatchGeometry: Sendable, Equatable {
     /// Output height: ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1.
     public var outHeight: Int { (height + 2 * padding.h - dilation.h * (kernel.h - 1) - 1) / stride.h + 1 }
     public var outWidth: Int { (width + 2 * padding.w - dilation.w * (kernel.w - 1) - 1) / stride.w + 1 }
+    /// Output positions per image: oh · ow.
+    public var length: Int { outHeight * outWidth }
+    /// Rows of an image's patch matrix: C · kh · kw.
+    public var patchRows: Int { channels * kernel.h * kernel.w }
 
     /// The output columns whose kernel column kj reads inside the image: the ox with
     /// 0 ≤ ox·s − p + kj·d ≤ W − 1.

@@ -30,26 +30,25 @@ extension Backend {
         }
     }
 
-    public func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int) {
-        let image = UnsafeSendable(x), out = UnsafeSendable(cols)
-        let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
-        check(rowStride == length || (g.batch == 1 && rowStride > length), "im2col: row stride \(rowStride) for rows of \(length) in a batch of \(g.batch)")
-        Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
-            let source = image.value + plane * g.height * g.width
-            var row = out.value + plane * patchRows * rowStride
+    public func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry,
+                                        rowStride: Int, imageStride: Int) {
+        let length = g.outHeight * g.outWidth
+        check(rowStride >= length && (g.batch == 1 || imageStride >= length),
+              "im2col: rows \(rowStride) and images \(imageStride) apart for \(length) positions")
+        let (image, out, padded) = (UnsafeSendable(x), UnsafeSendable(cols), PaddedPlanes(g))
+        padded.forEachPlane { c, n, scratch in
+            let source = padded.read(image.value + (n * g.channels + c) * g.height * g.width, into: scratch)
+            var row = out.value + n * imageStride + c * g.kernel.h * g.kernel.w * rowStride
             for ki in 0..<g.kernel.h {
                 for kj in 0..<g.kernel.w {
-                    forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in
-                        let dst = row + oy * g.outWidth
-                        guard let y else { dst.initialize(repeating: 0, count: g.outWidth); return }
-                        let src = source + y * g.width - g.padding.w + kj * g.dilation.w
-                        for ox in 0..<inside.lowerBound { dst[ox] = 0 }
+                    let tap = source + ki * g.dilation.h * padded.width + kj * g.dilation.w
+                    for oy in 0..<g.outHeight {
+                        let (from, to) = (tap + oy * g.stride.h * padded.width, row + oy * g.outWidth)
                         if g.stride.w == 1 {
-                            dst.advanced(by: inside.lowerBound).update(from: src + inside.lowerBound, count: inside.count)
+                            for ox in 0..<g.outWidth { to[ox] = from[ox] }
                         } else {
-                            for ox in inside { dst[ox] = src[ox * g.stride.w] }
+                            for ox in 0..<g.outWidth { to[ox] = from[ox * g.stride.w] }
                         }
-                        for ox in inside.upperBound..<g.outWidth { dst[ox] = 0 }
                     }
                     row += rowStride
                 }
@@ -57,42 +56,85 @@ extension Backend {
         }
     }
 
-    public func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry, rowStride: Int) {
-        let image = UnsafeSendable(x), input = UnsafeSendable(cols)
-        let patchRows = g.kernel.h * g.kernel.w, length = g.outHeight * g.outWidth
-        check(rowStride == length || (g.batch == 1 && rowStride > length), "col2im: row stride \(rowStride) for rows of \(length) in a batch of \(g.batch)")
-        Parallel.forEach(g.batch * g.channels, parallel: g.batch * g.channels * patchRows * length > 1 << 16) { plane in
-            let target = image.value + plane * g.height * g.width
-            target.initialize(repeating: 0, count: g.height * g.width)
-            var row = input.value + plane * patchRows * rowStride
+    public func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry,
+                                        rowStride: Int, imageStride: Int) {
+        let length = g.outHeight * g.outWidth
+        check(rowStride >= length && (g.batch == 1 || imageStride >= length),
+              "col2im: rows \(rowStride) and images \(imageStride) apart for \(length) positions")
+        let (image, input, padded) = (UnsafeSendable(x), UnsafeSendable(cols), PaddedPlanes(g))
+        padded.forEachPlane { c, n, scratch in
+            let plane = image.value + (n * g.channels + c) * g.height * g.width
+            let target = padded.zeroedSums(for: plane, in: scratch)
+            var row = input.value + n * imageStride + c * g.kernel.h * g.kernel.w * rowStride
             for ki in 0..<g.kernel.h {
                 for kj in 0..<g.kernel.w {
-                    forEachOutputRow(g, ki: ki, kj: kj) { oy, y, inside in
-                        guard let y else { return }
-                        let src = row + oy * g.outWidth
-                        let dst = target + y * g.width - g.padding.w + kj * g.dilation.w
+                    let tap = target + ki * g.dilation.h * padded.width + kj * g.dilation.w
+                    for oy in 0..<g.outHeight {
+                        let (from, to) = (row + oy * g.outWidth, tap + oy * g.stride.h * padded.width)
                         if g.stride.w == 1 {
-                            let (d, s) = (dst + inside.lowerBound, src + inside.lowerBound)
-                            for i in 0..<inside.count { d[i] += s[i] }
+                            for ox in 0..<g.outWidth { to[ox] += from[ox] }
                         } else {
-                            for ox in inside { dst[ox * g.stride.w] += src[ox] }
+                            for ox in 0..<g.outWidth { to[ox * g.stride.w] += from[ox] }
                         }
                     }
                     row += rowStride
                 }
             }
+            padded.write(sums: target, to: plane)
         }
     }
 }
 
-/// For kernel offset (ki, kj), calls `body(oy, y, inside)` for every output row: `y` is
-/// the input row it reads (nil in the padding) and `inside` the output columns whose input
-/// column x = ox·s − p + kj·d lies within the image.
-@inline(__always)
-func forEachOutputRow(_ g: PatchGeometry, ki: Int, kj: Int, _ body: (Int, Int?, Range<Int>) -> Void) {
-    let inside = g.insideColumns(kj: kj)
-    for oy in 0..<g.outHeight {
-        let y = oy * g.stride.h - g.padding.h + ki * g.dilation.h
-        body(oy, y >= 0 && y < g.height ? y : nil, inside)
+/// The image planes [N·C, H, W] of an im2col or col2im, each seen zero padded by (ph, pw) on
+/// every side: an (H + 2ph) × (W + 2pw) plane in which every window lies whole, so the
+/// copies run without bounds checks. With padding, a plane is read through (or summed into)
+/// a scratch copy; without, in place. Planes are handed out in groups of about 16K output
+/// elements per work item.
+struct PaddedPlanes {
+    let g: PatchGeometry
+    let height, width: Int
+    var isPadded: Bool { g.padding != (0, 0) }
+
+    init(_ g: PatchGeometry) {
+        self.g = g
+        (height, width) = (g.height + 2 * g.padding.h, g.width + 2 * g.padding.w)
+    }
+
+    /// Runs `body(c, n, scratch)` for every channel c of every image n, channel by channel
+    /// (the images' rows of a channel's patches are written together when they sit side by
+    /// side), `scratch` holding a padded plane.
+    func forEachPlane<T>(_ body: @Sendable (Int, Int, UnsafeMutablePointer<T>) -> Void) {
+        let planes = g.batch * g.channels, perPlane = g.kernel.h * g.kernel.w * g.outHeight * g.outWidth
+        let planesPerItem = max(1, (1 << 14) / max(1, perPlane)), items = (planes + planesPerItem - 1) / planesPerItem
+        let scratchCount = isPadded ? height * width : 0
+        Parallel.forEach(items, parallel: planes * perPlane > 1 << 16) { item in
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            for plane in item * planesPerItem..<min(planes, (item + 1) * planesPerItem) {
+                let (c, n) = plane.quotientAndRemainder(dividingBy: g.batch)
+                body(c, n, scratch)
+            }
+        }
+    }
+
+    /// The padded plane of `image` ([H, W]): `scratch` filled with it, or the image itself.
+    func read<T: FloatElement>(_ image: UnsafePointer<T>, into scratch: UnsafeMutablePointer<T>) -> UnsafePointer<T> {
+        guard isPadded else { return image }
+        scratch.initialize(repeating: 0, count: height * width)
+        for y in 0..<g.height { (scratch + (y + g.padding.h) * width + g.padding.w).update(from: image + y * g.width, count: g.width) }
+        return UnsafePointer(scratch)
+    }
+
+    /// A zeroed padded plane to sum the windows of `image` into: `scratch`, or the image itself.
+    func zeroedSums<T: FloatElement>(for image: UnsafeMutablePointer<T>, in scratch: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+        let plane = isPadded ? scratch : image
+        plane.initialize(repeating: 0, count: height * width)
+        return plane
+    }
+
+    /// Copies the image's part of a padded plane of sums into `image` (nothing without padding).
+    func write<T: FloatElement>(sums: UnsafeMutablePointer<T>, to image: UnsafeMutablePointer<T>) {
+        guard isPadded else { return }
+        for y in 0..<g.height { (image + y * g.width).update(from: sums + (y + g.padding.h) * width + g.padding.w, count: g.width) }
     }
 }

@@ -80,7 +80,7 @@ struct ConvolutionLayout: Sendable {
     /// Rows of a group's patch matrix: C/groups · kh · kw.
     var patch: Int { g.channels / groups * g.kernel.h * g.kernel.w }
     /// Output positions per image: oh · ow.
-    var length: Int { g.outHeight * g.outWidth }
+    var length: Int { g.length }
     /// Output channels per group.
     var groupOut: Int { outChannels / groups }
     /// True for a 1×1 convolution with stride 1 and no padding.
@@ -106,8 +106,8 @@ struct ConvolutionLayout: Sendable {
     static let minimumDirectShare = 0.85
     static let minimumDirectPixels = 1024
 
-    /// One image's geometry (for im2col/col2im on one image at a time).
-    var image: PatchGeometry { var one = g; one.batch = 1; return one }
+    /// The geometry of `count` of the batch's images (for im2col/col2im on a chunk).
+    func images(_ count: Int) -> PatchGeometry { var chunk = g; chunk.batch = count; return chunk }
     var imageSize: Int { g.channels * g.height * g.width }
 
     /// Columns a gemm should have at least, for the weight's packing to pay off.
@@ -122,7 +122,7 @@ struct ConvolutionLayout: Sendable {
     /// unfolded into `buffer`.
     func patches<T: FloatElement>(_ x: UnsafePointer<T>, images first: Int, count: Int, buffer: UnsafeMutablePointer<T>?) -> UnsafePointer<T> {
         guard let buffer else { return x + first * imageSize }
-        for i in 0..<count { backend.im2col(x + (first + i) * imageSize, buffer + i * length, image, rowStride: count * length) }
+        backend.im2col(x + first * imageSize, buffer, images(count), rowStride: count * length, imageStride: length)
         return UnsafePointer(buffer)
     }
 
@@ -201,7 +201,7 @@ private struct ConvolutionBackward: FloatKernel {
                                  c: columns + group * l.patch * width, ldc: width, accumulate: false)
                 }
                 if buffer != nil {
-                    for i in 0..<count { backend.col2im(columns + i * l.length, images + (first + i) * l.imageSize, l.image, rowStride: width) }
+                    backend.col2im(columns, images + first * l.imageSize, l.images(count), rowStride: width, imageStride: l.length)
                 }
             }
         }

@@ -20,7 +20,7 @@ extension Tensor {
         let g = patchGeometry(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
         struct Im2col: FloatKernel {
             let x: Tensor, cols: Tensor, g: PatchGeometry
-            func run<T: FloatElement>(_: T.Type) { backend.im2col(x.pointer(T.self), cols.pointer(T.self), g, rowStride: g.outHeight * g.outWidth) }
+            func run<T: FloatElement>(_: T.Type) { backend.im2col(x.pointer(T.self), cols.pointer(T.self), g, rowStride: g.length, imageStride: g.patchRows * g.length) }
         }
         let cols = Tensor(uninitializedShape: [g.batch, g.channels * g.kernel.h * g.kernel.w, g.outHeight * g.outWidth], dtype: dtype)
         dtype.dispatchFloat(Im2col(x: detached().contiguous(), cols: cols, g: g), operation: "unfold")
@@ -31,7 +31,7 @@ extension Tensor {
     func fold(_ g: PatchGeometry) -> Tensor {
         struct Col2im: FloatKernel {
             let cols: Tensor, x: Tensor, g: PatchGeometry
-            func run<T: FloatElement>(_: T.Type) { backend.col2im(cols.pointer(T.self), x.pointer(T.self), g, rowStride: g.outHeight * g.outWidth) }
+            func run<T: FloatElement>(_: T.Type) { backend.col2im(cols.pointer(T.self), x.pointer(T.self), g, rowStride: g.length, imageStride: g.patchRows * g.length) }
         }
         let x = Tensor(uninitializedShape: [g.batch, g.channels, g.height, g.width], dtype: dtype)
         dtype.dispatchFloat(Col2im(cols: detached().contiguous(), x: x, g: g), operation: "fold")

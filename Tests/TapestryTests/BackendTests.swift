@@ -307,6 +307,36 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
         }
     }
 
+    /// im2col with the images' patch matrices side by side (as a convolution's chunk of images
+    /// has them) against the definition, element by element; col2im against im2col by the
+    /// adjoint identity ⟨col2im(C), X⟩ = ⟨C, im2col(X)⟩. The second shape is large enough to be
+    /// split over threads (4·16 planes × 9 × 400 positions).
+    @Test(arguments: [[3, 2, 7, 6], [4, 16, 20, 20]])
+    func patchesSideBySideAndTheirAdjoint(shape: [Int]) {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let g = PatchGeometry(batch: n, channels: c, height: h, width: w, kernel: (h: 3, w: 2), stride: (h: 2, w: 1),
+                              padding: (h: 1, w: 2), dilation: (h: 2, w: 1))
+        let (length, rows) = (g.outHeight * g.outWidth, c * 3 * 2)
+        let x = randomTensor(shape, seed: 11).doubles()
+        var cols = [Double](repeating: .nan, count: rows * n * length)
+        backend.im2col(x, &cols, g, rowStride: n * length, imageStride: length)
+        var mismatches = 0
+        for image in 0..<n { for channel in 0..<c { for i in 0..<3 { for j in 0..<2 {
+            for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+                let (y, z) = (oy * 2 - 1 + i * 2, ox - 2 + j)
+                let value = y >= 0 && y < h && z >= 0 && z < w ? x[((image * c + channel) * h + y) * w + z] : 0
+                let row = (channel * 3 + i) * 2 + j
+                if cols[row * n * length + image * length + oy * g.outWidth + ox] != value { mismatches += 1 }
+            } }
+        } } } }
+        #expect(mismatches == 0)
+        let cotangent = randomTensor([rows * n * length], seed: 12).doubles()
+        var folded = [Double](repeating: .nan, count: x.count)
+        backend.col2im(cotangent, &folded, g, rowStride: n * length, imageStride: length)
+        let lhs = zip(folded, x).map { $0 * $1 }.reduce(0, +), rhs = zip(cotangent, cols).map { $0 * $1 }.reduce(0, +)
+        #expect(Swift.abs(lhs - rhs) < 1e-12 * Swift.max(1, Swift.abs(rhs)))
+    }
+
     /// Large enough (2·8 planes × 9 kernel rows × 1600 positions, past 2¹⁶) to be split over
     /// threads: undilated by the direct convolution, dilated by im2col and the backward's col2im.
     @Test(arguments: [1, 2])
