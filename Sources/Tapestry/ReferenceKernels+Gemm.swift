@@ -12,14 +12,34 @@ extension Backend {
     public func gemm<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                                       a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                       c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+        blockedGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                    c: c, ldc: ldc, accumulate: accumulate, threaded: true)
+    }
+
+    /// `gemm`, or with `onThisThread` the blocked gemm on the calling thread alone (for
+    /// products small enough to run several side by side, one per thread).
+    func gemm<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                               a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                               c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool, onThisThread: Bool) {
+        guard onThisThread else {
+            return gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                        c: c, ldc: ldc, accumulate: accumulate)
+        }
+        blockedGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                    c: c, ldc: ldc, accumulate: accumulate, threaded: false)
+    }
+
+    private func blockedGemm<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                                              a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                              c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool, threaded: Bool) {
         let shapeA = MatrixStrides(rows: transposeA ? 1 : lda, columns: transposeA ? lda : 1)
         let shapeB = MatrixStrides(rows: transposeB ? 1 : ldb, columns: transposeB ? ldb : 1)
         if T.self == Float.self {
             BlockedGemm<SIMD16<Float>>.run(m: m, n: n, k: k, a: rebound(a), shapeA, b: rebound(b), shapeB,
-                                           c: rebound(c), ldc: ldc, accumulate: accumulate)
+                                           c: rebound(c), ldc: ldc, accumulate: accumulate, threaded: threaded)
         } else {
             BlockedGemm<SIMD8<Double>>.run(m: m, n: n, k: k, a: rebound(a), shapeA, b: rebound(b), shapeB,
-                                           c: rebound(c), ldc: ldc, accumulate: accumulate)
+                                           c: rebound(c), ldc: ldc, accumulate: accumulate, threaded: threaded)
         }
     }
 
@@ -73,15 +93,15 @@ enum BlockedGemm<V: SIMD & SendableMetatype> where V.Scalar: FloatElement {
     static var nc: Int { 3072 }
 
     static func run(m: Int, n: Int, k: Int, a: UnsafePointer<T>, _ sa: MatrixStrides, b: UnsafePointer<T>,
-                    _ sb: MatrixStrides, c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+                    _ sb: MatrixStrides, c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool, threaded: Bool = true) {
         guard m > 0 && n > 0 else { return }
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i &* ldc).initialize(repeating: 0, count: n) } }
             return
         }
-        let packedB = UnsafeMutablePointer<T>.allocate(capacity: kc * (nc + nr))
+        let packedB = UnsafeMutablePointer<T>.allocate(capacity: kc * (min(nc, n) + nr))
         defer { packedB.deallocate() }
-        let parallel = m * n * k >= 64 * 64 * 64
+        let parallel = threaded && m * n * k >= 64 * 64 * 64
         let mBlocks = (m + mc - 1) / mc
         for jc in stride(from: 0, to: n, by: nc) {
             let ncCur = min(nc, n - jc)

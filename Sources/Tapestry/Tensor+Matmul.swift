@@ -24,6 +24,11 @@ extension Tensor {
         return c.reshaped(shape)
     }
 
+    /// Products of at most this many multiply-adds (m·n·k) in a batch of several run side by
+    /// side, each on one thread. DETR's attention logits (16 products of 100 × 32 × 100):
+    /// 0.76 ms a batch with OpenBLAS's two threads on every product.
+    static let smallProduct = 1 << 22
+
     /// [..., m, k] · [..., k, n] → [..., m, n] with broadcast batch axes.
     static func batchedMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         check(a.dtype == b.dtype, "matmul: dtypes differ (\(a.dtype), \(b.dtype))")
@@ -42,22 +47,29 @@ extension Tensor {
             let a: Tensor, b: Tensor, out: Tensor, walk: StridedWalk, m: Int, n: Int, k: Int
             func run<T: FloatElement>(_: T.Type) {
                 let (ta, lda) = a.matrixLayout(), (tb, ldb) = b.matrixLayout()
-                let pa = a.pointer(T.self), pb = b.pointer(T.self), pc = out.pointer(T.self)
-                var item = 0
-                for r in 0..<walk.rowCount {
-                    for i in 0..<walk.rowLength {
-                        let oa = walk.rowStarts[2 * r] + i * walk.innerStrides[0]
-                        let ob = walk.rowStarts[2 * r + 1] + i * walk.innerStrides[1]
-                        let c = pc + item * m * n
-                        if n == 1 && !tb && ldb == 1 || n == 1 && tb {
-                            // Matrix-vector: B's single column is contiguous.
-                            backend.gemv(transpose: ta, m: ta ? k : m, n: ta ? m : k, a: pa + oa, lda: lda, x: pb + ob, y: c)
-                        } else {
-                            backend.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa + oa, lda: lda,
-                                         b: pb + ob, ldb: ldb, c: c, ldc: n, accumulate: false)
-                        }
-                        item += 1
+                let operands = UnsafeSendable((a.pointer(T.self), b.pointer(T.self), out.pointer(T.self)))
+                let items = walk.rowCount * walk.rowLength
+                /// The product of item `item` (in the output's order): on the calling thread alone,
+                /// or by the backend's (threaded) gemm or gemv.
+                @Sendable func product(_ item: Int, onThisThread: Bool) {
+                    let (pa, pb, pc) = operands.value
+                    let (r, i) = item.quotientAndRemainder(dividingBy: walk.rowLength)
+                    let oa = walk.rowStarts[2 * r] + i * walk.innerStrides[0], ob = walk.rowStarts[2 * r + 1] + i * walk.innerStrides[1]
+                    let c = pc + item * m * n
+                    if !onThisThread && (n == 1 && !tb && ldb == 1 || n == 1 && tb) {
+                        // Matrix-vector: B's single column is contiguous.
+                        backend.gemv(transpose: ta, m: ta ? k : m, n: ta ? m : k, a: pa + oa, lda: lda, x: pb + ob, y: c)
+                    } else {
+                        backend.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa + oa, lda: lda, b: pb + ob, ldb: ldb,
+                                     c: c, ldc: n, accumulate: false, onThisThread: onThisThread)
                     }
+                }
+                if items > 1 && m * n * k <= Tensor.smallProduct {
+                    // Small products side by side, one per thread (a threaded gemm of this size
+                    // spends more on waking and joining its threads than on arithmetic).
+                    Parallel.forEach(items, parallel: true) { product($0, onThisThread: true) }
+                } else {
+                    for item in 0..<items { product(item, onThisThread: false) }
                 }
             }
         }

@@ -274,6 +274,27 @@ func naiveProduct(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transpos
     }
 }
 
+@Suite struct BatchedProducts {
+    /// Batched products against their definition, summed in Float64 by hand: a broadcast
+    /// batch with a transposed operand of small products (run side by side, one per thread)
+    /// and of products past `Tensor.smallProduct` (one threaded gemm each).
+    @Test(arguments: [(7, 11, 9), (130, 200, 170)])
+    func batchedProductsMatchTheirDefinition(m: Int, k: Int, n: Int) {
+        let a = randomTensor([3, 1, m, k], seed: 21), b = randomTensor([5, n, k], seed: 22).transposed(1, 2)
+        #expect((m * n * k <= Tensor.smallProduct) == (m == 7))
+        let product = a.matmul(b)
+        #expect(product.shape == [3, 5, m, n])
+        let (av, bv, pv) = (a.doubles(), b.contiguous().doubles(), product.doubles())
+        var worst = 0.0
+        for i in 0..<3 { for j in 0..<5 { for r in 0..<m { for c in 0..<n {
+            var sum = 0.0
+            for p in 0..<k { sum += av[(i * m + r) * k + p] * bv[(j * k + p) * n + c] }
+            worst = Swift.max(worst, Swift.abs(pv[((i * 5 + j) * m + r) * n + c] - sum))
+        } } } }
+        #expect(worst < 1e-12)
+    }
+}
+
 @Suite struct ConvolutionAndPoolingValues {
     /// conv2d by direct summation, an independent path.
     func directConvolution(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, dilation: Int, groups: Int) -> [Double] {
