@@ -32,25 +32,16 @@ extension Backend {
 
     public func im2col<T: FloatElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: PatchGeometry,
                                         rowStride: Int, imageStride: Int) {
-        let length = g.outHeight * g.outWidth
-        check(rowStride >= length && (g.batch == 1 || imageStride >= length),
-              "im2col: rows \(rowStride) and images \(imageStride) apart for \(length) positions")
-        let (image, out, padded) = (UnsafeSendable(x), UnsafeSendable(cols), PaddedPlanes(g))
+        let padded = PaddedPlanes(g, rowStride: rowStride, imageStride: imageStride, "im2col")
+        let (image, columns) = (UnsafeSendable(x), UnsafeSendable(cols))
         padded.forEachPlane { c, n, scratch in
-            let source = padded.read(image.value + (n * g.channels + c) * g.height * g.width, into: scratch)
-            var row = out.value + n * imageStride + c * g.kernel.h * g.kernel.w * rowStride
-            for ki in 0..<g.kernel.h {
-                for kj in 0..<g.kernel.w {
-                    let tap = source + ki * g.dilation.h * padded.width + kj * g.dilation.w
-                    for oy in 0..<g.outHeight {
-                        let (from, to) = (tap + oy * g.stride.h * padded.width, row + oy * g.outWidth)
-                        if g.stride.w == 1 {
-                            for ox in 0..<g.outWidth { to[ox] = from[ox] }
-                        } else {
-                            for ox in 0..<g.outWidth { to[ox] = from[ox * g.stride.w] }
-                        }
-                    }
-                    row += rowStride
+            let source = padded.read(image.value + padded.planeOffset(c: c, n: n), into: scratch)
+            padded.forEachWindowRow(c: c, n: n) { window, row in
+                let (from, to) = (source + window, columns.value + row)
+                if g.stride.w == 1 {
+                    for ox in 0..<g.outWidth { to[ox] = from[ox] }
+                } else {
+                    for ox in 0..<g.outWidth { to[ox] = from[ox * g.stride.w] }
                 }
             }
         }
@@ -58,29 +49,20 @@ extension Backend {
 
     public func col2im<T: FloatElement>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: PatchGeometry,
                                         rowStride: Int, imageStride: Int) {
-        let length = g.outHeight * g.outWidth
-        check(rowStride >= length && (g.batch == 1 || imageStride >= length),
-              "col2im: rows \(rowStride) and images \(imageStride) apart for \(length) positions")
-        let (image, input, padded) = (UnsafeSendable(x), UnsafeSendable(cols), PaddedPlanes(g))
+        let padded = PaddedPlanes(g, rowStride: rowStride, imageStride: imageStride, "col2im")
+        let (image, columns) = (UnsafeSendable(x), UnsafeSendable(cols))
         padded.forEachPlane { c, n, scratch in
-            let plane = image.value + (n * g.channels + c) * g.height * g.width
-            let target = padded.zeroedSums(for: plane, in: scratch)
-            var row = input.value + n * imageStride + c * g.kernel.h * g.kernel.w * rowStride
-            for ki in 0..<g.kernel.h {
-                for kj in 0..<g.kernel.w {
-                    let tap = target + ki * g.dilation.h * padded.width + kj * g.dilation.w
-                    for oy in 0..<g.outHeight {
-                        let (from, to) = (row + oy * g.outWidth, tap + oy * g.stride.h * padded.width)
-                        if g.stride.w == 1 {
-                            for ox in 0..<g.outWidth { to[ox] += from[ox] }
-                        } else {
-                            for ox in 0..<g.outWidth { to[ox * g.stride.w] += from[ox] }
-                        }
-                    }
-                    row += rowStride
+            let plane = image.value + padded.planeOffset(c: c, n: n)
+            let sums = padded.zeroedSums(for: plane, in: scratch)
+            padded.forEachWindowRow(c: c, n: n) { window, row in
+                let (from, to) = (columns.value + row, sums + window)
+                if g.stride.w == 1 {
+                    for ox in 0..<g.outWidth { to[ox] += from[ox] }
+                } else {
+                    for ox in 0..<g.outWidth { to[ox * g.stride.w] += from[ox] }
                 }
             }
-            padded.write(sums: target, to: plane)
+            padded.write(sums: sums, to: plane)
         }
     }
 }
@@ -93,11 +75,33 @@ extension Backend {
 struct PaddedPlanes {
     let g: PatchGeometry
     let height, width: Int
+    /// Patch row r = (c, i, j) of image n at output position p lies at n·imageStride + r·rowStride + p.
+    let rowStride, imageStride: Int
     var isPadded: Bool { g.padding != (0, 0) }
 
-    init(_ g: PatchGeometry) {
-        self.g = g
+    init(_ g: PatchGeometry, rowStride: Int, imageStride: Int, _ op: StaticString) {
+        check(rowStride >= g.length && (g.batch == 1 || imageStride >= g.length),
+              "\(op): rows \(rowStride) and images \(imageStride) apart for \(g.length) positions")
+        (self.g, self.rowStride, self.imageStride) = (g, rowStride, imageStride)
         (height, width) = (g.height + 2 * g.padding.h, g.width + 2 * g.padding.w)
+    }
+
+    /// Where channel c of image n starts in the images [N, C, H, W].
+    func planeOffset(c: Int, n: Int) -> Int { (n * g.channels + c) * g.height * g.width }
+
+    /// Calls `body(window, row)` for each kernel tap (i, j) and output row oy of channel c of
+    /// image n: `window` is where the tap of the row's first window lies in a padded plane,
+    /// `row` where the row's patch values start in the column matrix.
+    @inline(__always)
+    func forEachWindowRow(c: Int, n: Int, _ body: (_ window: Int, _ row: Int) -> Void) {
+        var row = n * imageStride + c * g.kernel.h * g.kernel.w * rowStride
+        for i in 0..<g.kernel.h {
+            for j in 0..<g.kernel.w {
+                let tap = i * g.dilation.h * width + j * g.dilation.w
+                for oy in 0..<g.outHeight { body(tap + oy * g.stride.h * width, row + oy * g.outWidth) }
+                row += rowStride
+            }
+        }
     }
 
     /// Runs `body(c, n, scratch)` for every channel c of every image n, channel by channel
