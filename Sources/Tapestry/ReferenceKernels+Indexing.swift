@@ -107,12 +107,14 @@ struct PaddedPlanes {
     /// Runs `body(c, n, scratch)` for every channel c of every image n, channel by channel
     /// (the images' rows of a channel's patches are written together when they sit side by
     /// side), `scratch` holding a padded plane.
-    func forEachPlane<T>(_ body: @Sendable (Int, Int, UnsafeMutablePointer<T>) -> Void) {
-        let planes = g.batch * g.channels, perPlane = g.kernel.h * g.kernel.w * g.outHeight * g.outWidth
+    func forEachPlane<T: FloatElement>(_ body: @Sendable (Int, Int, UnsafeMutablePointer<T>) -> Void) {
+        let planes = g.batch * g.channels, perPlane = g.kernel.h * g.kernel.w * g.length
         let planesPerItem = max(1, (1 << 14) / max(1, perPlane)), items = (planes + planesPerItem - 1) / planesPerItem
         let scratchCount = isPadded ? height * width : 0
         Parallel.forEach(items, parallel: planes * perPlane > 1 << 16) { item in
+            // Zeroed once: a read plane's border stays zero, only its interior is rewritten.
             let scratch = UnsafeMutablePointer<T>.allocate(capacity: scratchCount)
+            scratch.initialize(repeating: 0, count: scratchCount)
             defer { scratch.deallocate() }
             for plane in item * planesPerItem..<min(planes, (item + 1) * planesPerItem) {
                 let (c, n) = plane.quotientAndRemainder(dividingBy: g.batch)
@@ -121,15 +123,16 @@ struct PaddedPlanes {
         }
     }
 
-    /// The padded plane of `image` ([H, W]): `scratch` filled with it, or the image itself.
+    /// The padded plane of `image` ([H, W]): `scratch` (whose border is zero) with the image
+    /// copied into its interior, or the image itself.
     func read<T: FloatElement>(_ image: UnsafePointer<T>, into scratch: UnsafeMutablePointer<T>) -> UnsafePointer<T> {
         guard isPadded else { return image }
-        scratch.initialize(repeating: 0, count: height * width)
         for y in 0..<g.height { (scratch + (y + g.padding.h) * width + g.padding.w).update(from: image + y * g.width, count: g.width) }
         return UnsafePointer(scratch)
     }
 
-    /// A zeroed padded plane to sum the windows of `image` into: `scratch`, or the image itself.
+    /// A zeroed padded plane to sum the windows of `image` into: `scratch`, or the image itself
+    /// (zeroed whole: the sums of the previous plane fill it).
     func zeroedSums<T: FloatElement>(for image: UnsafeMutablePointer<T>, in scratch: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
         let plane = isPadded ? scratch : image
         plane.initialize(repeating: 0, count: height * width)

@@ -22,7 +22,7 @@ extension Tensor {
             let x: Tensor, cols: Tensor, g: PatchGeometry
             func run<T: FloatElement>(_: T.Type) { backend.im2col(x.pointer(T.self), cols.pointer(T.self), g, rowStride: g.length, imageStride: g.patchRows * g.length) }
         }
-        let cols = Tensor(uninitializedShape: [g.batch, g.channels * g.kernel.h * g.kernel.w, g.outHeight * g.outWidth], dtype: dtype)
+        let cols = Tensor(uninitializedShape: [g.batch, g.patchRows, g.length], dtype: dtype)
         dtype.dispatchFloat(Im2col(x: detached().contiguous(), cols: cols, g: g), operation: "unfold")
         return cols.recorded("unfold", [self]) { grad in [grad.fold(g)] }
     }

@@ -26,7 +26,7 @@ extension Tensor {
 
     /// Products of at most this many multiply-adds (m·n·k) in a batch of several run side by
     /// side, each on one thread. DETR's attention logits (16 products of 100 × 32 × 100):
-    /// 0.76 ms a batch with OpenBLAS's two threads on every product.
+    /// 0.76–0.87 ms a batch with OpenBLAS's two threads on every product, 0.32 ms side by side.
     static let smallProduct = 1 << 22
 
     /// [..., m, k] · [..., k, n] → [..., m, n] with broadcast batch axes.
@@ -56,12 +56,15 @@ extension Tensor {
                     let (r, i) = item.quotientAndRemainder(dividingBy: walk.rowLength)
                     let oa = walk.rowStarts[2 * r] + i * walk.innerStrides[0], ob = walk.rowStarts[2 * r + 1] + i * walk.innerStrides[1]
                     let c = pc + item * m * n
-                    if !onThisThread && (n == 1 && !tb && ldb == 1 || n == 1 && tb) {
+                    if onThisThread {
+                        backend.gemmOnThisThread(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa + oa, lda: lda,
+                                                 b: pb + ob, ldb: ldb, c: c, ldc: n, accumulate: false)
+                    } else if n == 1 && !tb && ldb == 1 || n == 1 && tb {
                         // Matrix-vector: B's single column is contiguous.
                         backend.gemv(transpose: ta, m: ta ? k : m, n: ta ? m : k, a: pa + oa, lda: lda, x: pb + ob, y: c)
                     } else {
-                        backend.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa + oa, lda: lda, b: pb + ob, ldb: ldb,
-                                     c: c, ldc: n, accumulate: false, onThisThread: onThisThread)
+                        backend.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa + oa, lda: lda,
+                                     b: pb + ob, ldb: ldb, c: c, ldc: n, accumulate: false)
                     }
                 }
                 if items > 1 && m * n * k <= Tensor.smallProduct {
