@@ -103,6 +103,7 @@ extension Tensor {
     /// when recording is on and an input requires a gradient; otherwise returns `self`.
     func recorded(_ name: StaticString, _ inputs: [Tensor], rule: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: { $0.autograd != nil }) else { return self }
+        OpRecorder.active?.recordedForward(name, shape: shape)
         var out = self
         out.autograd = AutogradInfo(node: GradNode(name: name, inputs: inputs.map(\.autograd), rule: rule))
         return out
@@ -197,9 +198,11 @@ enum Tape {
             .sorted { $0.1.sequence > $1.1.sequence }
 
         var pending: [ObjectIdentifier: Tensor] = [:]
+        let recorder = OpRecorder.active
         func accumulate(_ info: AutogradInfo, _ g: Tensor) {
             let key = ObjectIdentifier(info)
-            pending[key] = pending[key].map { $0 + g } ?? g
+            guard let earlier = pending[key] else { pending[key] = g; return }
+            pending[key] = recorder.map { $0.backward("+ grads", shape: g.shape) { earlier + g } } ?? earlier + g
         }
         let captureIndex = Dictionary(capture.enumerated().map { (ObjectIdentifier($0.element), $0.offset) },
                                       uniquingKeysWith: { a, _ in a })
@@ -213,7 +216,7 @@ enum Tape {
                 guard let rule = node.rule else {
                     fatalError("backward(): the graph through '\(node.name)' was already freed by an earlier backward; pass retainGraph: true to the first call")
                 }
-                let grads = rule(g)
+                let grads = recorder.map { $0.backward("\(node.name)", shape: g.shape) { rule(g) } } ?? rule(g)
                 if !retainGraph { node.rule = nil }
                 check(grads.count == node.inputs.count, "backward of '\(node.name)' returned \(grads.count) gradients for \(node.inputs.count) inputs")
                 for (input, grad) in zip(node.inputs, grads) {

@@ -46,16 +46,24 @@ struct BenchModel: ParsableCommand {
     @Flag(help: "Print {\"train_step_s\": ..., \"inference_s\": ..., \"peak_rss_mib\": ...}.")
     var json = false
 
+    @Flag(help: "After the timings, profile 5 more training steps: time per step of each operation, forward and backward, by output shape.")
+    var profile = false
+
+    @Option(help: "Rows of the profile's tables.")
+    var top = 30
+
     func validate() throws {
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
         if let size, !(32...4096).contains(size) { throw ValidationError("--size must be from 32 to 4096") }
+        if top < 1 { throw ValidationError("--top must be at least 1") }
     }
 
     func run() throws {
         do {
             let result = try AttentionPath.$preferred.withValue(attention) {
                 try Subnormals.withFlushed(!keepSubnormals) {
-                    try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size, assignments: assignments)
+                    try ModelBenchmark.run(model: model, paper: paper, batch: batch, size: size, assignments: assignments,
+                                           profiled: profile)
                 }
             }
             if json {
@@ -63,6 +71,10 @@ struct BenchModel: ParsableCommand {
                              result.trainStep, result.inference, result.peakRSS))
             } else {
                 print(result.summary)
+            }
+            if let profile = result.profile {
+                print("\nprofile of \(profile.runs) training steps, per step (forward: time since the previous recorded operation):")
+                print(profile.table(top: top))
             }
         } catch {
             fail("\(error)")
@@ -78,6 +90,8 @@ struct ModelBenchmark {
     var peakRSS: Double
     /// Median seconds of each part of the training step, in order.
     var phases: [(name: String, seconds: Double)]
+    /// Operation by operation, `runs` more training steps (when asked for).
+    var profile: OpProfile?
 
     var summary: String {
         String(format: "%@: training step %.3f s, inference %.3f s, peak RSS %.0f MiB", label, trainStep, inference, peakRSS)
@@ -85,7 +99,7 @@ struct ModelBenchmark {
     }
 
     static func run(model: String, paper: Bool, batch: Int? = nil, size: Int? = nil, assignments: [String] = [], warmups: Int = 2,
-                    runs: Int = 5) throws -> ModelBenchmark {
+                    runs: Int = 5, profiled: Bool = false) throws -> ModelBenchmark {
         let settings = try ZooRun.settings(model: model, shapes: !paper, assignments: assignments)
         let trainer = try settings.decode(TrainerConfig.self, section: "trainer")
         DefaultRandom.manualSeed(trainer.seed)
@@ -116,13 +130,15 @@ struct ModelBenchmark {
         workload.model.train()
         let trainStep = try median(warmups: warmups, runs: runs, trainingStep)
         let phases = phaseNames.indices.map { (phaseNames[$0], phaseTimes[$0].suffix(runs).sorted()[runs / 2]) }
+        let profile = try profiled ? (0..<runs).map { _ in try OpProfile.measure(trainingStep).profile }.reduce(nil) { $0?.merging($1) ?? $1 } : nil
         workload.model.eval()
         let inference = median(warmups: warmups, runs: runs) { noGrad { workload.inference() } }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let preset = (paper ? "paper defaults" : "shapes preset") + assignments.map { ", " + $0 }.joined()
         let label = "\(model) \(preset) (\(workload.model.parameterCount(trainableOnly: true) / 1000)k parameters), batch \(workload.batch) of \(workload.size)²"
-        return ModelBenchmark(label: label, trainStep: trainStep, inference: inference, peakRSS: Double(usage.ru_maxrss) / 1024, phases: phases)
+        return ModelBenchmark(label: label, trainStep: trainStep, inference: inference, peakRSS: Double(usage.ru_maxrss) / 1024, phases: phases,
+                              profile: profile)
     }
 
     /// The median wall time of `runs` calls after `warmups` untimed ones, in seconds.

@@ -272,6 +272,12 @@ check "bench model of a classifier, paper trainer" 0 "$zoo" bench model resnet -
 grep -q "clipping and SGD" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model uses the paper trainer's SGD: $LAST_OUTPUT"; }
 check "bench model keeping subnormals" 0 "$zoo" bench model detr --batch 1 --size 64 --set model.num_queries=3 --set model.enc_layers=1 --keep-subnormals
 grep -q "training step" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model --keep-subnormals times the step: $LAST_OUTPUT"; }
+check "bench model profile" 0 "$zoo" bench model detr --batch 1 --size 64 --set model.num_queries=3 --set model.enc_layers=1 --profile --top 500
+# The shapes preset's layer 4: four 3×3 convolutions and the downsampling one give [1, 256, 2, 2].
+{ grep -q "^profile of 5 training steps" <<<"$LAST_OUTPUT" && grep -Eq "^backward conv2d +\[1, 256, 2, 2\] +5\.0 " <<<"$LAST_OUTPUT" \
+    && grep -q "^total " <<<"$LAST_OUTPUT"; } || { failed=$((failed + 1)); echo "FAIL bench model --profile tabulates the step's operations: $LAST_OUTPUT"; }
+check "bench model profile rows" 64 "$zoo" bench model detr --profile --top 0
+grep -q "top must be at least 1" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench --top 0 is refused by name: $LAST_OUTPUT"; }
 check "bench model unknown setting" 1 "$zoo" bench model detr --set model.no_such_key=1
 grep -q "no_such_key" <<<"$LAST_OUTPUT" || { failed=$((failed + 1)); echo "FAIL bench model names the unknown setting: $LAST_OUTPUT"; }
 check "bench unknown section" 64 "$zoo" bench layers --only nonsense
