@@ -10,17 +10,21 @@ public struct AdamStep: Sendable {
     public var decoupledWeightDecay: Bool
     /// 1 − β₁ᵗ and 1 − β₂ᵗ for this step t.
     public var correction1, correction2: Double
+    /// s in g ← g·s, applied first (gradient clipping's factor; 1 leaves g as it is).
+    public var gradientScale: Double
 
     public init(learningRate: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double,
-                decoupledWeightDecay: Bool, correction1: Double, correction2: Double) {
+                decoupledWeightDecay: Bool, correction1: Double, correction2: Double, gradientScale: Double = 1) {
         (self.learningRate, self.beta1, self.beta2, self.eps, self.weightDecay) = (learningRate, beta1, beta2, eps, weightDecay)
         (self.decoupledWeightDecay, self.correction1, self.correction2) = (decoupledWeightDecay, correction1, correction2)
+        self.gradientScale = gradientScale
     }
 }
 
 extension Tensor {
     /// One Adam step for one parameter, element by element, in the parameter's dtype:
     ///
+    ///     g ← g·s (s: `gradientScale`)
     ///     AdamW: p ← p·(1 − lr·λ)          Adam: g ← g + λ·p
     ///     m ← β₁m + (1 − β₁)g,   v ← β₂v + (1 − β₂)g²
     ///     p ← p − (m / (√v/√(1 − β₂ᵗ) + ε))·(lr/(1 − β₁ᵗ))
@@ -48,6 +52,7 @@ extension Tensor {
                 let addedDecay = decoupled ? 0 : T(s.weightDecay)
                 let (b1, c1) = (T(s.beta1), T(1 - s.beta1)), (b2, c2) = (T(s.beta2), T(1 - s.beta2))
                 let (root2, eps, rate) = (T(s.correction2.squareRoot()), T(s.eps), T(s.learningRate / s.correction1))
+                let scale = T(s.gradientScale)
                 let pointers = UnsafeSendable((p.pointer(T.self), g.pointer(T.self), m.pointer(T.self), v.pointer(T.self),
                                                out.0.pointer(T.self), out.1.pointer(T.self), out.2.pointer(T.self)))
                 // The same arithmetic on 8 lanes, then a scalar tail: written as a plain loop,
@@ -56,7 +61,7 @@ extension Tensor {
                     let (p, g, m, v, newP, newM, newV) = pointers.value
                     var i = range.lowerBound
                     while i &+ 8 <= range.upperBound {
-                        let (parameter, gradient) = (VectorRows.load(p + i), VectorRows.load(g + i))
+                        let (parameter, gradient) = (VectorRows.load(p + i), VectorRows.load(g + i) * scale)
                         let grad = gradient + parameter * addedDecay
                         let first = VectorRows.load(m + i) * b1 + grad * c1
                         let second = VectorRows.load(v + i) * b2 + grad * grad * c2
@@ -66,7 +71,7 @@ extension Tensor {
                         i &+= 8
                     }
                     for i in i..<range.upperBound {
-                        let grad = g[i] + p[i] * addedDecay
+                        let grad = g[i] * scale + p[i] * addedDecay
                         let first = m[i] * b1 + grad * c1
                         let second = v[i] * b2 + grad * grad * c2
                         newM[i] = first

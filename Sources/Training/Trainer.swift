@@ -184,12 +184,12 @@ public final class Trainer {
         optimizer.apply(schedule, step: state.step)
         let parameters = optimizer.groups.flatMap { $0.parameters.map(\.parameter) }
         // With clipping off, an infinite bound only measures the norm.
-        let norm = clipGradientNorm(parameters, maxNorm: config.clipMaxNorm > 0 ? config.clipMaxNorm : .infinity)
+        let (norm, gradientScale) = gradientClipping(parameters, maxNorm: config.clipMaxNorm > 0 ? config.clipMaxNorm : .infinity)
         guard norm.isFinite else {
             let examples = (0..<accumulation).flatMap { batchExamples(epoch: state.epoch, batch: state.position * accumulation + $0) }
             throw TrainingError.nonFiniteGradient(step: state.step + 1, norm: norm, examples: task.describe(examples: examples))
         }
-        optimizer.step()
+        optimizer.step(gradientScale: gradientScale)
         optimizer.zeroGrad()
         state.step += 1
         state.position += 1

@@ -123,8 +123,8 @@ struct ModelBenchmark {
             lap(1)
             loss.backward()
             lap(2)
-            _ = clipGradientNorm(parameters, maxNorm: trainer.clipMaxNorm > 0 ? trainer.clipMaxNorm : .infinity)
-            optimizer.step()
+            let (_, gradientScale) = gradientClipping(parameters, maxNorm: trainer.clipMaxNorm > 0 ? trainer.clipMaxNorm : .infinity)
+            optimizer.step(gradientScale: gradientScale)
             lap(3)
         }
         workload.model.train()

@@ -105,6 +105,31 @@ func constantGradientSteps(_ optimizer: Optimizer, _ p: Parameter, steps: Int) -
         #expect(Swift.abs(big.grad!.doubles()[7] - values[7] / (plain + 1e-6)) < 1e-15)
     }
 
+    /// The clipping factor applied inside the step equals clipping the gradients first, bit
+    /// for bit, over two steps (so the moments carry it too), for the fused Adam update in
+    /// both element types (37 elements: the 8-lane loop and its tail) and for SGD.
+    @Test(arguments: [DType.float32, .float64]) func scaledStepEqualsClippingFirst(_ dtype: DType) {
+        let values = randomTensor([37], seed: 31).cast(to: dtype)
+        let makers: [(String, ([ParameterGroup]) -> Optimizer)] = [
+            ("AdamW", { AdamW($0) }), ("Adam", { Adam($0) }), ("SGD", { SGD($0, momentum: 0.9, nesterov: true) }),
+        ]
+        for (name, make) in makers {
+            let (clipped, scaled) = (Parameter(values.detached()), Parameter(values.detached()))
+            let (first, second) = (make([ParameterGroup([("p", clipped)], learningRate: 0.01, weightDecay: 0.1)]),
+                                   make([ParameterGroup([("p", scaled)], learningRate: 0.01, weightDecay: 0.1)]))
+            for step in 0..<2 {
+                for p in [clipped, scaled] { (p.value * p.value * 3).sum().backward() }
+                clipGradientNorm([clipped], maxNorm: 0.1)
+                first.step()
+                let (norm, scale) = gradientClipping([scaled], maxNorm: 0.1)
+                #expect(norm > 1 && scale < 0.1, "\(name): the factor must clip (‖g‖ = \(norm))")
+                second.step(gradientScale: scale)
+                #expect(clipped.value.doubles() == scaled.value.doubles(), "\(name) \(dtype), step \(step + 1)")
+            }
+        }
+        #expect(gradientClipping([Parameter(values.detached())], maxNorm: 1) == (0, 1), "no gradient: norm 0, factor 1")
+    }
+
     @Test func schedulesByHand() {
         #expect(LearningRateSchedule.step(size: 2, gamma: 0.1).learningRate(base: 1, step: 3) == 0.1)
         let multi = LearningRateSchedule.multiStep(milestones: [2, 4], gamma: 0.5)

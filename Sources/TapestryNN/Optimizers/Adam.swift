@@ -22,14 +22,14 @@ public class Adam: Optimizer {
         (self.groups, self.beta1, self.beta2, self.eps, self.decoupledWeightDecay) = (groups, beta1, beta2, eps, decoupledWeightDecay)
     }
 
-    public func step() {
+    public func step(gradientScale: Double) {
         let t = Double(state.step + 1)
         let correction1 = 1 - Foundation.pow(beta1, t), correction2 = 1 - Foundation.pow(beta2, t)
         noGrad {
             for group in groups {
                 let step = AdamStep(learningRate: group.currentLearningRate, beta1: beta1, beta2: beta2, eps: eps,
                                     weightDecay: group.weightDecay, decoupledWeightDecay: decoupledWeightDecay,
-                                    correction1: correction1, correction2: correction2)
+                                    correction1: correction1, correction2: correction2, gradientScale: gradientScale)
                 for (name, p) in group.parameters {
                     guard let g = p.grad else { continue }
                     let (mKey, vKey) = ("\(name).exp_avg", "\(name).exp_avg_sq")

@@ -25,11 +25,12 @@ public final class SGD: Optimizer {
                   momentum: momentum, nesterov: nesterov)
     }
 
-    public func step() {
+    public func step(gradientScale: Double) {
         noGrad {
             for group in groups {
                 for (name, p) in group.parameters {
                     guard var g = p.grad else { continue }
+                    if gradientScale != 1 { g = g * gradientScale }
                     let value = p.value.detached()
                     if group.weightDecay != 0 { g = g + value * group.weightDecay }
                     if momentum != 0 {
