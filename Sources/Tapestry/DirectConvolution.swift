@@ -262,15 +262,15 @@ enum DirectConvolution {
     }
 }
 
-/// A tiles × panels grid of micro-kernel calls cut into rectangles, about `itemsPerThread`
-/// per thread: runs of up to 8 tiles when there are many tiles, else groups of panels too.
+/// A tiles × panels grid of micro-kernel calls cut into rectangles, about 8 per thread: runs
+/// of up to 8 tiles when there are many tiles, else groups of panels too.
 struct WorkGrid {
     let tiles, panels: Int
     let tilesPerItem, panelsPerItem: Int
     let tileGroups, panelGroups: Int
 
-    init(tiles: Int, panels: Int, itemsPerThread: Int = 8) {
-        let target = itemsPerThread * Parallel.threadCount
+    init(tiles: Int, panels: Int) {
+        let target = 8 * Parallel.threadCount
         (self.tiles, self.panels) = (tiles, panels)
         tilesPerItem = max(1, min(8, tiles / target))
         tileGroups = (tiles + tilesPerItem - 1) / tilesPerItem

@@ -103,14 +103,6 @@ struct ConvolutionLayout: Sendable {
             && Double(length) >= Self.minimumDirectShare * Double(plane)
             && g.batch * length >= Self.minimumDirectPixels
     }
-    /// True when the forward pass unfolds the patches one micro-panel at a time instead of
-    /// im2col + gemm (PatchPanels.swift): strided layers of one group, whose im2col gathers
-    /// every s-th pixel into a buffer the gemm library then packs again. In DETR's ResNets
-    /// (`zoo bench model detr`, per call, both paths alternating): the 7×7 stem 7.2–7.8
-    /// against 9.3–9.7 ms at 8×3×128², 3×3 stride 2 from 8×64×32² 2.6–2.9 against 3.7 ms,
-    /// 1×1 stride 2 from 8×64×32² 0.7–0.8 against 1.1–1.3 ms. Stride-1 layers of the same
-    /// nets were even or slower this way (8×256×8², 3×3: 4.8–5.1 against 3.9–4.3 ms).
-    var unfoldsInPanels: Bool { groups == 1 && (g.stride.h > 1 || g.stride.w > 1) }
     static let minimumDirectShare = 0.85
     static let minimumDirectPixels = 1024
 
@@ -145,16 +137,12 @@ struct ConvolutionLayout: Sendable {
     }
 }
 
-/// y[n, group] = W[group] · patches(x[n])[group], one gemm per chunk of images and group
-/// (or directly, or with the patches unfolded a micro-panel at a time: see the layout).
+/// y[n, group] = W[group] · patches(x[n])[group], one gemm per chunk of images and group.
 private struct ConvolutionForward: FloatKernel {
     let x: Tensor, w: Tensor, y: Tensor, layout: ConvolutionLayout
     func run<T: FloatElement>(_: T.Type) {
         let l = layout
         if l.isDirect { return l.directForward(x: x.pointer(T.self), w: w.pointer(T.self), y: y.pointer(T.self)) }
-        if l.unfoldsInPanels {
-            return PatchPanels.forward(x: x.pointer(T.self), w: w.pointer(T.self), y: y.pointer(T.self), geometry: l.g, outChannels: l.outChannels)
-        }
         let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
         let product = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
         let px = x.pointer(T.self), pw = w.pointer(T.self), py = y.pointer(T.self)

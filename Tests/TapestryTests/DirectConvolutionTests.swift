@@ -45,7 +45,7 @@ import Testing
         }
     }
 
-    /// Maps mostly padding and small batches of small maps take another path, so do strided,
+    /// Maps mostly padding and small batches of small maps stay on im2col, so do strided,
     /// dilated and grouped layers.
     @Test func layersTheDirectPathLeavesToIm2col() {
         func layout(_ size: Int, batch: Int = 2, kernel: Int = 3, stride: Int = 1, dilation: Int = 1, groups: Int = 1) -> ConvolutionLayout {
