@@ -31,6 +31,15 @@ public struct OpProfile: Sendable {
         public var shape: [Int]
         public var calls: Int
         public var seconds: Double
+
+        var key: Key { Key(phase: phase, operation: operation, shape: shape) }
+    }
+
+    /// What entries are summed by: phase, operation and output shape.
+    struct Key: Hashable {
+        var phase: Phase
+        var operation: String
+        var shape: [Int]
     }
 
     /// Entries by decreasing time.
@@ -54,16 +63,10 @@ public struct OpProfile: Sendable {
 
     /// This profile and `other` together (entries of the same phase, operation and shape summed).
     public func merging(_ other: OpProfile) -> OpProfile {
-        var totals: [String: Entry] = [:]
+        var totals: [Key: Entry] = [:]
         for entry in entries + other.entries {
-            let key = "\(entry.phase) \(entry.operation) \(entry.shape)"
-            if var known = totals[key] {
-                known.calls += entry.calls
-                known.seconds += entry.seconds
-                totals[key] = known
-            } else {
-                totals[key] = entry
-            }
+            totals[entry.key, default: Entry(phase: entry.phase, operation: entry.operation, shape: entry.shape, calls: 0, seconds: 0)]
+                .add(entry)
         }
         return OpProfile(entries: totals.values.sorted(by: OpProfile.slowerFirst), wallSeconds: wallSeconds + other.wallSeconds,
                          runs: runs + other.runs)
@@ -84,11 +87,10 @@ public struct OpProfile: Sendable {
         for entry in entries.prefix(top) {
             lines.append(row(entry.phase.rawValue, entry.operation, "\(entry.shape)", calls: entry.calls, seconds: entry.seconds))
         }
-        var byOperation: [String: Entry] = [:]
+        var byOperation: [Key: Entry] = [:]
         for entry in entries {
-            let key = "\(entry.phase) \(entry.operation)"
-            byOperation[key, default: Entry(phase: entry.phase, operation: entry.operation, shape: [], calls: 0, seconds: 0)].calls += entry.calls
-            byOperation[key]!.seconds += entry.seconds
+            let key = Key(phase: entry.phase, operation: entry.operation, shape: [])
+            byOperation[key, default: Entry(phase: entry.phase, operation: entry.operation, shape: [], calls: 0, seconds: 0)].add(entry)
         }
         lines.append("by operation:")
         for entry in byOperation.values.sorted(by: OpProfile.slowerFirst).prefix(top) {
@@ -105,6 +107,14 @@ public struct OpProfile: Sendable {
     }
 }
 
+extension OpProfile.Entry {
+    /// Adds `other`'s calls and time to this entry's.
+    mutating func add(_ other: OpProfile.Entry) {
+        calls += other.calls
+        seconds += other.seconds
+    }
+}
+
 /// The running totals of one `OpProfile.measure`.
 final class OpRecorder: Sendable {
     /// How many `measure` calls are running, on any task: the tape's one check when none is.
@@ -116,11 +126,7 @@ final class OpRecorder: Sendable {
         activeCount.load(ordering: .relaxed) > 0 ? current : nil
     }
 
-    private struct Key: Hashable {
-        var phase: OpProfile.Phase
-        var operation: String
-        var shape: [Int]
-    }
+    private typealias Key = OpProfile.Key
 
     private struct State {
         var totals: [Key: (calls: Int, nanoseconds: UInt64)] = [:]

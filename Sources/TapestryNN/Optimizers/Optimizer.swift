@@ -91,7 +91,8 @@ public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Double) -> Doub
 /// The global L2 norm ‖g‖ of the gradients and the factor `clipGradientNorm` scales them
 /// by, maxNorm/(‖g‖ + 10⁻⁶) when ‖g‖ > maxNorm, else 1, leaving the gradients as they
 /// are: `optimizer.step(gradientScale:)` applies the factor inside its update, which spares
-/// a pass that reads and writes every gradient (a tenth of DETR-R50's AdamW step).
+/// a pass that reads and writes every gradient (`zoo bench model detr --paper`, clipping and
+/// AdamW: 0.117–0.140 against 0.141–0.148 s).
 public func gradientClipping(_ parameters: [Parameter], maxNorm: Double) -> (norm: Double, scale: Double) {
     let norm = parameters.compactMap(\.grad).reduce(0.0) { $0 + $1.sumOfSquares() }.squareRoot()
     let coefficient = maxNorm / (norm + 1e-6)
