@@ -23,14 +23,26 @@ public struct OpenBLASBackend: Backend {
         let beta: Double = accumulate ? 1 : 0
         // CBLAS wants a leading dimension of at least 1 even for empty operands.
         let (lda, ldb) = (Int32(max(lda, 1)), Int32(max(ldb, 1)))
-        if T.self == Float.self {
-            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
-                        Float(beta), rebound(c), Int32(ldc))
+        let call = {
+            if T.self == Float.self {
+                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
+                            Float(beta), rebound(c), Int32(ldc))
+            } else {
+                cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
+                            beta, rebound(c), Int32(ldc))
+            }
+        }
+        if m * n * k > Self.threadedGemmMultiplyAdds && threadCount > 1 {
+            KernelThreads.shared.yieldingProcessors(call)
         } else {
-            cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
-                        beta, rebound(c), Int32(ldc))
+            call()
         }
     }
+
+    /// Above this many multiply-adds OpenBLAS runs a gemm on its threads (its
+    /// `SMP_THRESHOLD_MIN` · `GEMM_MULTITHREAD_THRESHOLD`): Tapestry's idle kernel threads
+    /// then sleep instead of polling, to leave OpenBLAS the processors.
+    static let threadedGemmMultiplyAdds = 65536 * 4
 
     public func gemv<T: FloatElement>(transpose: Bool, m: Int, n: Int, a: UnsafePointer<T>, lda: Int,
                                       x: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {

@@ -14,7 +14,8 @@ public enum Parallel {
     /// Runs `body(i)` for i in 0..<iterations, on several threads when `parallel` is true.
     static func forEach(_ iterations: Int, parallel: Bool, _ body: @Sendable (Int) -> Void) {
         if parallel && iterations > 1 && threadCount > 1 {
-            DispatchQueue.concurrentPerform(iterations: iterations) { i in Subnormals.matching { body(i) } }
+            let ran = KernelThreads.shared.run(iterations) { i in Subnormals.matching { body(i) } }
+            if !ran { DispatchQueue.concurrentPerform(iterations: iterations) { i in Subnormals.matching { body(i) } } }
         } else {
             for i in 0..<iterations { body(i) }
         }
@@ -31,9 +32,9 @@ public enum Parallel {
             return
         }
         let size = ((count + pieces - 1) / pieces + alignment - 1) / alignment * alignment
-        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+        forEach(pieces, parallel: true) { piece in
             let start = Swift.min(piece * size, count), end = Swift.min(start + size, count)
-            if start < end { Subnormals.matching { body(start..<end) } }
+            if start < end { body(start..<end) }
         }
     }
 }
