@@ -16,8 +16,6 @@ ZOO          := .build/release/zoo
 ifneq ($(shell grep -q avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
 export OPENBLAS_CORETYPE := SkylakeX
 endif
-# Idle OpenBLAS threads stop spinning at once, so they never compete with Tapestry's own.
-export OPENBLAS_THREAD_TIMEOUT ?= 4
 
 .PHONY: demo test deps zoo bench convergence fuzz fuzz-replay docs clean
 
@@ -55,9 +53,9 @@ demo: deps zoo
 # both variants of the Swift kernels (fused multiply-add for this CPU, and plain x86-64).
 test: deps
 	@echo "== OpenBLAS backend (default trait), built for this CPU"
-	OPENBLAS_NUM_THREADS=1 $(SWIFT) test $(RELEASE) --skip SubnormalFlushing
-	@echo "   flushing subnormals is process-wide: its tests run alone, with two OpenBLAS threads"
-	OPENBLAS_NUM_THREADS=2 $(SWIFT) test $(RELEASE) --filter SubnormalFlushing
+	$(SWIFT) test $(RELEASE) --skip SubnormalFlushing
+	@echo "   flushing subnormals is process-wide: its tests run alone"
+	$(SWIFT) test $(RELEASE) --filter SubnormalFlushing
 	@echo "== Reference backend (--disable-default-traits), portable build"
 	$(SWIFT) test -c release --disable-default-traits --scratch-path .build-reference --skip SubnormalFlushing
 	$(SWIFT) test -c release --disable-default-traits --scratch-path .build-reference --filter SubnormalFlushing

@@ -15,7 +15,7 @@ public enum BuildInfo {
     /// A one-line description of the compute backend in use.
     public static var backendSummary: String {
         #if OpenBLAS
-        return "openblas (OpenBLAS core \(backend.coreName), \(backend.threadCount) OpenBLAS threads; other kernels: reference)"
+        return "openblas (OpenBLAS core \(backend.coreName), one thread per call; other kernels: reference)"
         #else
         return "reference (plain Swift)"
         #endif

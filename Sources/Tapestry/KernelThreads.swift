@@ -61,10 +61,6 @@ final class KernelThreads: @unchecked Sendable {
     /// The latest job, and its number, which idle workers poll.
     private let current = Mutex<Job?>(nil)
     private let generation = Atomic<Int>(0)
-    /// Calls inside `yieldingProcessors`: while there is one, idle workers sleep.
-    private let yielding = Atomic<Int>(0)
-    /// Advanced when `yieldingProcessors` ends, to wake the workers with no job.
-    private let alarm = Atomic<Int>(0)
     /// Set by `stop`: the workers end.
     private let stopping = Atomic<Bool>(false)
     /// Workers asleep (or about to be) on `wakeUp`.
@@ -106,23 +102,9 @@ final class KernelThreads: @unchecked Sendable {
         return true
     }
 
-    /// Runs `body` — a call that runs threads of its own, such as an OpenBLAS gemm — with
-    /// the idle workers asleep, so they leave it the processors, and wakes them when it
-    /// returns, so they poll again by the time the next kernel starts.
-    func yieldingProcessors<R>(_ body: () -> R) -> R {
-        guard workerCount > 0 else { return body() }
-        yielding.add(1, ordering: .sequentiallyConsistent)
-        let result = body()
-        yielding.subtract(1, ordering: .sequentiallyConsistent)
-        alarm.add(1, ordering: .sequentiallyConsistent)
-        wakeSleepers()
-        return result
-    }
-
     /// Ends the workers once they are idle (the shared pool's live as long as the process).
     func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        alarm.add(1, ordering: .sequentiallyConsistent)
         wakeSleepers()
     }
 
@@ -133,8 +115,7 @@ final class KernelThreads: @unchecked Sendable {
         pthread_mutex_unlock(lock)
     }
 
-    /// A worker's life: poll for a job for `pollSeconds` (unless a call yields the
-    /// processors), then sleep until a job comes or the call returns.
+    /// A worker's life: poll for a job for `pollSeconds`, then sleep until one comes.
     private func work() {
         var seen = 0   // not the current value: a job may have come before this thread started
         while !stopping.load(ordering: .relaxed) {
@@ -142,8 +123,7 @@ final class KernelThreads: @unchecked Sendable {
             var polls = 0
             while generation.load(ordering: .sequentiallyConsistent) == seen {
                 polls += 1
-                if yielding.load(ordering: .relaxed) > 0 || stopping.load(ordering: .relaxed)
-                    || (polls % 256 == 0 && DispatchTime.now().uptimeNanoseconds > spinUntil) {
+                if stopping.load(ordering: .relaxed) || (polls % 256 == 0 && DispatchTime.now().uptimeNanoseconds > spinUntil) {
                     sleep(unlessAfter: seen)
                     break
                 }
@@ -156,14 +136,12 @@ final class KernelThreads: @unchecked Sendable {
         }
     }
 
-    /// Sleeps until `generation` moves past `seen`, `alarm` rings or `stop` is called
-    /// (returns at once if the generation already has moved).
+    /// Sleeps until `generation` moves past `seen` or `stop` is called (returns at once if
+    /// either has happened).
     private func sleep(unlessAfter seen: Int) {
         pthread_mutex_lock(lock)
-        let alarmSeen = alarm.load(ordering: .sequentiallyConsistent)
         sleepers.add(1, ordering: .sequentiallyConsistent)
-        while generation.load(ordering: .sequentiallyConsistent) == seen && alarm.load(ordering: .sequentiallyConsistent) == alarmSeen
-                && !stopping.load(ordering: .sequentiallyConsistent) {
+        while generation.load(ordering: .sequentiallyConsistent) == seen && !stopping.load(ordering: .sequentiallyConsistent) {
             pthread_cond_wait(wakeUp, lock)
         }
         sleepers.subtract(1, ordering: .sequentiallyConsistent)

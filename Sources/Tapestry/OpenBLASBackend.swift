@@ -4,45 +4,65 @@ import COpenBLAS
 /// The OpenBLAS backend: gemm/gemv through CBLAS, solve and Cholesky through LAPACKE;
 /// every other kernel is the reference one.
 ///
-/// OpenBLAS runs its own threads inside each call; Tapestry's reference kernels never run
-/// at the same time as one, so the two pools never compete for the cores.
+/// OpenBLAS runs on one thread per call; Tapestry threads a large gemm itself, splitting
+/// it into blocks of columns (or rows) of the product, one single-threaded OpenBLAS call
+/// per kernel thread (`KernelThreads`). Those threads poll between kernels, where
+/// OpenBLAS's sleep: in `zoo bench model`, ten runs alternating, the DETR R18 step took a
+/// median 0.91 of its time with OpenBLAS's own threads, DETR-R50's 0.89, and gemm at
+/// n = 256 ran 160–189 GFLOP/s against 76–133; at n = 1024 and above, where waking a
+/// thread is small beside the work, the split costs 0–8% (each block packs the shared
+/// operand again).
 public struct OpenBLASBackend: Backend {
-    public init() {}
+    public init() { _ = Self.oneThreadPerCall }
     public var name: String { "openblas" }
 
     /// OpenBLAS's own description of the kernel it picked (e.g. "Haswell", "SkylakeX").
     public var coreName: String { String(cString: openblas_get_corename()) }
-    /// Threads OpenBLAS uses per call.
-    public var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    private static let oneThreadPerCall: Void = openblas_set_num_threads(1)
+
+    /// Below this many multiply-adds a gemm runs on the calling thread alone (OpenBLAS's
+    /// own threshold for threading, `SMP_THRESHOLD_MIN` · `GEMM_MULTITHREAD_THRESHOLD`).
+    static let threadedGemmMultiplyAdds = 65536 * 4
 
     public func gemm<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                                       a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                       c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
         guard m > 0 && n > 0 else { return }
-        let ta = transposeA ? CblasTrans : CblasNoTrans, tb = transposeB ? CblasTrans : CblasNoTrans
-        let beta: Double = accumulate ? 1 : 0
-        // CBLAS wants a leading dimension of at least 1 even for empty operands.
-        let (lda, ldb) = (Int32(max(lda, 1)), Int32(max(ldb, 1)))
-        let call = {
-            if T.self == Float.self {
-                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
-                            Float(beta), rebound(c), Int32(ldc))
+        let pieces = m * n * k > Self.threadedGemmMultiplyAdds ? Parallel.threadCount : 1
+        // Split the longer side of C, in multiples of 16 (the SkylakeX and Haswell kernels' tile).
+        let splitColumns = n >= m
+        let side = splitColumns ? n : m, step = ((side + pieces - 1) / pieces + 15) / 16 * 16
+        let operands = UnsafeSendable((a, b, c))
+        Parallel.forEach(pieces, parallel: pieces > 1) { piece in
+            let (a, b, c) = operands.value
+            let start = Swift.min(piece * step, side), end = Swift.min(start + step, side)
+            guard start < end else { return }
+            if splitColumns {
+                Self.gemmCall(transposeA, transposeB, m, end - start, k, a, lda, b + (transposeB ? start * ldb : start), ldb,
+                              c + start, ldc, accumulate)
             } else {
-                cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
-                            beta, rebound(c), Int32(ldc))
+                Self.gemmCall(transposeA, transposeB, end - start, n, k, a + (transposeA ? start : start * lda), lda, b, ldb,
+                              c + start * ldc, ldc, accumulate)
             }
-        }
-        if m * n * k > Self.threadedGemmMultiplyAdds && threadCount > 1 {
-            KernelThreads.shared.yieldingProcessors(call)
-        } else {
-            call()
         }
     }
 
-    /// Above this many multiply-adds OpenBLAS runs a gemm on its threads (its
-    /// `SMP_THRESHOLD_MIN` · `GEMM_MULTITHREAD_THRESHOLD`): Tapestry's idle kernel threads
-    /// then sleep instead of polling, to leave OpenBLAS the processors.
-    static let threadedGemmMultiplyAdds = 65536 * 4
+    /// One CBLAS gemm, C = A·B (+ C when accumulating), row-major.
+    private static func gemmCall<T: FloatElement>(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int,
+                                                  _ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int,
+                                                  _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ accumulate: Bool) {
+        let ta = transposeA ? CblasTrans : CblasNoTrans, tb = transposeB ? CblasTrans : CblasNoTrans
+        // CBLAS wants a leading dimension of at least 1 even for empty operands.
+        let (lda, ldb) = (Int32(max(lda, 1)), Int32(max(ldb, 1)))
+        if T.self == Float.self {
+            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
+                        accumulate ? 1 : 0, rebound(c), Int32(ldc))
+        } else {
+            cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, rebound(a), lda, rebound(b), ldb,
+                        accumulate ? 1 : 0, rebound(c), Int32(ldc))
+        }
+    }
 
     public func gemv<T: FloatElement>(transpose: Bool, m: Int, n: Int, a: UnsafePointer<T>, lda: Int,
                                       x: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {

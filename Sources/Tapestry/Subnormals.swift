@@ -1,8 +1,5 @@
 import CFloatingPointMode
 import Synchronization
-#if OpenBLAS
-import COpenBLAS
-#endif
 
 /// Subnormal ("denormal") numbers: kept, with IEEE gradual underflow, by default (as in
 /// PyTorch), or flushed to zero, as `torch.set_flush_denormal(True)` does.
@@ -16,30 +13,22 @@ import COpenBLAS
 /// only numbers smaller than 1.18·10⁻³⁸ (Float32) or 2.2·10⁻³⁰⁸ (Float64) in magnitude are
 /// affected, and a sum that held them moves by less than that per term.
 ///
-/// The setting covers the thread that makes it, every work item of Tapestry's kernel
-/// threads, and OpenBLAS's threads.
+/// The setting covers the thread that makes it and every work item of Tapestry's kernel
+/// threads, which run OpenBLAS's calls too (OpenBLAS runs one thread per call).
 public enum Subnormals {
     private static let flushing = Atomic<Bool>(false)
 
     /// Whether subnormals are flushed to zero.
     public static var areFlushed: Bool { flushing.load(ordering: .relaxed) }
 
-    /// Flushes subnormals to zero (`true`) or keeps them (`false`) on the calling thread,
-    /// in Tapestry's kernel threads and in OpenBLAS's (restarted so that they take the
-    /// calling thread's mode). Call it between computations, not while another thread
-    /// computes. Returns false, changing nothing, on a CPU that cannot flush.
+    /// Flushes subnormals to zero (`true`) or keeps them (`false`) on the calling thread
+    /// and in Tapestry's kernel threads. Call it between computations, not while another
+    /// thread computes. Returns false, changing nothing, on a CPU that cannot flush.
     @discardableResult
     public static func setFlushed(_ flush: Bool) -> Bool {
         guard tapestry_fp_can_flush() else { return false }
-        let previous = flushing.exchange(flush, ordering: .relaxed)
+        flushing.store(flush, ordering: .relaxed)
         tapestry_set_fp_control(tapestry_fp_control_flushing(tapestry_fp_control(), flush))
-        #if OpenBLAS
-        if previous != flush {
-            // OpenBLAS's threads keep the control word they started with.
-            blas_thread_shutdown_()
-            blas_thread_init()
-        }
-        #endif
         return true
     }
 

@@ -5,8 +5,7 @@ import Testing
 
 /// `KernelThreads`, the polling workers Tapestry's kernels run on: every item of every
 /// job runs exactly once, items run at the same time on different threads, a job started
-/// from inside a job still runs, and a call that yields the processors sends the idle
-/// workers to sleep and wakes them after.
+/// from inside a job still runs, and sleeping workers wake for a job.
 @Suite struct KernelThreadsTests {
     /// Waits up to 5 s for `condition`; false if it never held.
     func eventually(_ condition: () -> Bool) -> Bool {
@@ -63,13 +62,18 @@ import Testing
         #expect(inner.load(ordering: .relaxed) == 20)
     }
 
-    /// While a call yields the processors every idle worker goes to sleep, though they
-    /// would poll for a minute; when it returns they are woken, with no job to run.
-    @Test func yieldingSendsIdleWorkersToSleepAndWakesThem() {
-        let threads = KernelThreads(workers: 2, pollSeconds: 60)
+    /// Idle workers go to sleep after polling for `pollSeconds`, and a job wakes them:
+    /// two items that wait for each other finish.
+    @Test func sleepingWorkersWakeForAJob() {
+        let threads = KernelThreads(workers: 2, pollSeconds: 1e-3)
         defer { threads.stop() }
-        let allAsleep = threads.yieldingProcessors { eventually { threads.sleepingWorkers == 2 } }
-        #expect(allAsleep)
-        #expect(eventually { threads.sleepingWorkers == 0 })
+        #expect(eventually { threads.sleepingWorkers == 2 })
+        let started = Mutex([false, false, false]), sawTheOthers = Mutex([false, false, false])
+        #expect(threads.run(3) { item in
+            started.withLock { $0[item] = true }
+            let saw = eventually { started.withLock { $0.allSatisfy { $0 } } }
+            sawTheOthers.withLock { $0[item] = saw }
+        })
+        #expect(sawTheOthers.withLock { $0 } == [true, true, true])
     }
 }

@@ -4,9 +4,9 @@ import Synchronization
 import Testing
 @testable import Tapestry
 
-/// Flushing subnormals is process-wide (OpenBLAS's threads serve every caller), so this
-/// suite runs in a process of its own: `make test` skips it in the main run and runs it
-/// alone afterwards, with two OpenBLAS threads.
+/// Flushing subnormals is process-wide (Tapestry's kernel threads serve every caller), so
+/// this suite runs in a process of its own: `make test` skips it in the main run and runs
+/// it alone afterwards.
 @Suite(.serialized) struct SubnormalFlushing {
     /// Subnormal in Float32 (the smallest normal number is 1.18·10⁻³⁸).
     static let tiny = Float(1e-39)
@@ -57,11 +57,10 @@ import Testing
         #expect(kept.allSatisfy { $0 == ieee }, "\(kept.filter { $0 != ieee }.count) of \(kept.count) products lost their subnormal input")
     }
 
-    /// [512, 256] of tiny times [256, 256] of ones, a product the gemm shares between its
-    /// threads: every entry is 256·tiny ≈ 2.56·10⁻³⁷ with IEEE (within 10⁻⁴ relative:
+    /// [512, 256] of tiny times [256, 256] of ones, a product the gemm shares between the
+    /// kernel threads: every entry is 256·tiny ≈ 2.56·10⁻³⁷ with IEEE (within 10⁻⁴ relative:
     /// OpenBLAS's SkylakeX kernel returns 2.56001·10⁻³⁷ where the exact sum is 2.56·10⁻³⁷),
-    /// exactly 0 when flushed; and 256·tiny again once the mode is set back (OpenBLAS's
-    /// threads restarted both times).
+    /// exactly 0 when flushed; and 256·tiny again once the mode is set back.
     @Test func matrixProductsOnEveryGemmThread() {
         let a = Tensor([Float](repeating: Self.tiny, count: 512 * 256), shape: [512, 256])
         let b = Tensor.ones([256, 256])
