@@ -19,7 +19,12 @@ public struct OpenBLASBackend: Backend {
     /// OpenBLAS's own description of the kernel it picked (e.g. "Haswell", "SkylakeX").
     public var coreName: String { String(cString: openblas_get_corename()) }
 
-    private static let oneThreadPerCall: Void = openblas_set_num_threads(1)
+    /// OpenBLAS starts its threads when it loads; with one thread per call they would only
+    /// poll (calling `sched_yield`: 10% of a convolution benchmark's samples), so they stop.
+    private static let oneThreadPerCall: Void = {
+        openblas_set_num_threads(1)
+        _ = blas_thread_shutdown_()
+    }()
 
     /// Below this many multiply-adds a gemm runs on the calling thread alone (OpenBLAS's
     /// own threshold for threading, `SMP_THRESHOLD_MIN` · `GEMM_MULTITHREAD_THRESHOLD`).

@@ -35,11 +35,16 @@ public struct RandomGenerator: Sendable, Equatable, Codable {
     public mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1p-53 }
 
     /// Fills `out` with `count` uniform values in [low, high), consuming `count` draws.
+    /// Each value depends only on its index, so the kernel threads split the work with no
+    /// change to the numbers.
     mutating func fillUniform<T: FloatElement>(_ out: UnsafeMutablePointer<T>, count: Int, low: Double, high: Double) {
-        let start = counter
+        let (seed, start) = (seed, counter)
         counter &+= UInt64(count)
         let scale = (high - low) * 0x1p-53
-        for i in 0..<count { out[i] = T(low + Double(Self.mix(seed, start &+ UInt64(i)) >> 11) * scale) }
+        let output = UnsafeSendable(out)
+        Parallel.forRanges(count) { range in
+            for i in range { output.value[i] = T(low + Double(Self.mix(seed, start &+ UInt64(i)) >> 11) * scale) }
+        }
     }
 
     /// Fills `out` with `count` normal values (Box–Muller, two draws each).

@@ -39,6 +39,22 @@ import Testing
         #expect(Tensor.normal([4], generator: &b).doubles() != Tensor.normal([4], generator: &c).doubles())
     }
 
+    /// A fill large enough for the kernel threads to split holds the values the scalar
+    /// stream (`nextUniform`) gives one by one, in order, in both element types, and the
+    /// generator moves past all of them.
+    @Test func largeUniformFillIsTheScalarStream() {
+        let count = 100_003
+        for dtype in [DType.float32, .float64] {
+            var filled = RandomGenerator(seed: 9), drawn = RandomGenerator(seed: 9)
+            let values = Tensor.uniform([count], low: -1, high: 3, dtype: dtype, generator: &filled).doubles()
+            let stream = (0..<count).map { _ in -1 + drawn.nextUniform() * 4 }
+            let expected = dtype == .float32 ? stream.map { Double(Float($0)) } : stream
+            let differing = zip(values, expected).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(dtype): \(differing) of \(count) values differ from the scalar stream")
+            #expect(filled == drawn)
+        }
+    }
+
     @Test func broadcastingArithmetic() {
         let a = Tensor([1, 2, 3, 4, 5, 6] as [Double], shape: [2, 3])
         let b = Tensor([10, 20, 30] as [Double], shape: [3])
