@@ -7,8 +7,8 @@ import COpenBLAS
 /// OpenBLAS runs on one thread per call; Tapestry threads a large gemm itself, splitting
 /// it into blocks of columns (or rows) of the product, one single-threaded OpenBLAS call
 /// per kernel thread (`KernelThreads`). Those threads poll between kernels, where
-/// OpenBLAS's sleep: in `zoo bench model`, ten runs alternating, the DETR R18 step took a
-/// median 0.91 of its time with OpenBLAS's own threads, DETR-R50's 0.89, and gemm at
+/// OpenBLAS's sleep: in `zoo bench model`, alternating with OpenBLAS's own threads, the
+/// DETR R18 step took a median 0.91 of their time (10 pairs), DETR-R50's 0.89 (6), and gemm at
 /// n = 256 ran 160–189 GFLOP/s against 76–133; at n = 1024 and above, where waking a
 /// thread is small beside the work, the split costs 0–8% (each block packs the shared
 /// operand again).
