@@ -1,6 +1,6 @@
 /// conv2d's forward and backward passes by direct convolution (DirectConvolution.swift), for
-/// the layers `ConvolutionLayout.isDirect` picks: stride 1, dilation 1, one group, a kernel
-/// larger than 1×1 and maps large enough that the padding wastes little of the span.
+/// the layers whose `ConvolutionLayout.path` is `.direct`: stride 1, dilation 1, one group, a
+/// kernel larger than 1×1 and maps large enough that the padding wastes little of the span.
 
 extension ConvolutionLayout {
     /// The padded input: each image at (ph, pw) in an (H + ph) × (W + pw) plane. A row's

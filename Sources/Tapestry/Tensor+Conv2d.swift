@@ -12,6 +12,9 @@
 /// the first images, then 1), so it is never zeroed first and no per-image gradient is ever
 /// materialised.
 ///
+/// Stride-1 layers are computed by one of two direct convolutions instead, which read the
+/// padded input in place (`ConvolutionLayout.path`).
+///
 /// It computes the same function as `compositeConv2d` (unfold, then a broadcast matmul),
 /// which tests compare it with. When the backward pass is itself recorded (`createGraph`),
 /// the rule differentiates the composite instead, so second derivatives are the composite's.
@@ -87,24 +90,45 @@ struct ConvolutionLayout: Sendable {
     var isPointwise: Bool {
         g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0)
     }
-    /// True when the convolution runs directly on the padded input (Conv2d+Direct.swift)
-    /// instead of im2col + gemm: stride 1, dilation 1, one group, a kernel larger than 1×1,
-    /// padding less than the kernel, output pixels at least `minimumDirectShare` of each
-    /// padded plane ((H + p) × (W + p): the rest of the span is computed and dropped), and at
-    /// least `minimumDirectPixels` of them in the batch. With padding 1 that is maps of
-    /// 16 × 16 and more (`zoo bench --conv-input`, 3×3, both paths alternating): 8×128×16²
-    /// took 3.0 against 5.2 ms forward and 11.1–12.4 against 14.6–15.3 ms forward + backward
-    /// directly; at 8 × 8 (8×256, 79% of the plane) the two were even; 2×256×16² (512
-    /// pixels) took 4.3–4.5 against 3.7–4.2 ms forward directly, even forward + backward.
-    var isDirect: Bool {
-        let plane = (g.height + g.padding.h) * (g.width + g.padding.w)
-        return g.stride == (1, 1) && g.dilation == (1, 1) && groups == 1 && g.kernel != (1, 1)
-            && g.padding.h < g.kernel.h && g.padding.w < g.kernel.w
-            && Double(length) >= Self.minimumDirectShare * Double(plane)
-            && g.batch * length >= Self.minimumDirectPixels
+    /// How a layer is computed.
+    enum Path { case im2col, direct, blocked }
+
+    /// Stride 1, dilation 1, one group, a kernel larger than 1×1 and padding less than the
+    /// kernel go to one of the two direct convolutions, which read the padded input in place:
+    /// - `direct` (Conv2d+Direct.swift) when the output pixels are at least
+    ///   `minimumDirectShare` of each padded plane ((H + p) × (W + p): it computes the rest
+    ///   of the span too and drops it) and the batch has at least `minimumDirectPixels`;
+    /// - else `blocked` (BlockedConvolution.swift: no pixel computed in vain, but the weight
+    ///   packed per call) when the batch has at least `minimumBlockedPixels`;
+    /// - else im2col + gemm.
+    ///
+    /// Measured with `zoo bench layers --conv-input`, 3×3, forward, the paths alternating:
+    /// 8×256×8² 2.95–3.41 ms blocked against 3.81–3.97 on im2col (forward + backward
+    /// 9.7–11.2 against 11.6–12.4); 8×128×16² 2.87–3.62 blocked against 3.39–4.01 direct;
+    /// 4×256×8² (256 pixels) 1.80–2.38 against 1.84–2.79 on im2col; but 2×512×8² (128
+    /// pixels, a weight 36 times the input) 3.3–3.8 against 2.7–3.1 on im2col.
+    var path: Path {
+        guard g.stride == (1, 1) && g.dilation == (1, 1) && groups == 1 && g.kernel != (1, 1)
+            && g.padding.h < g.kernel.h && g.padding.w < g.kernel.w else { return .im2col }
+        let plane = (g.height + g.padding.h) * (g.width + g.padding.w), pixels = g.batch * length
+        if Double(length) >= Self.minimumDirectShare * Double(plane) && pixels >= Self.minimumDirectPixels { return .direct }
+        return pixels >= Self.minimumBlockedPixels ? .blocked : .im2col
     }
-    static let minimumDirectShare = 0.85
+    static let minimumDirectShare = 0.9
     static let minimumDirectPixels = 1024
+    static let minimumBlockedPixels = 256
+
+    var blocked: BlockedConvolution {
+        BlockedConvolution(batch: g.batch, channels: g.channels, height: g.height, width: g.width, outChannels: outChannels,
+                           kernel: g.kernel, padding: g.padding)
+    }
+
+    /// The blocked convolution computing the input gradient: over the output gradient padded
+    /// by k − 1 − p, into C channels.
+    var blockedInputGradient: BlockedConvolution {
+        BlockedConvolution(batch: g.batch, channels: outChannels, height: g.outHeight, width: g.outWidth, outChannels: g.channels,
+                           kernel: g.kernel, padding: (g.kernel.h - 1 - g.padding.h, g.kernel.w - 1 - g.padding.w))
+    }
 
     /// The geometry of `count` of the batch's images (for im2col/col2im on a chunk).
     func images(_ count: Int) -> PatchGeometry { var chunk = g; chunk.batch = count; return chunk }
@@ -142,7 +166,11 @@ private struct ConvolutionForward: FloatKernel {
     let x: Tensor, w: Tensor, y: Tensor, layout: ConvolutionLayout
     func run<T: FloatElement>(_: T.Type) {
         let l = layout
-        if l.isDirect { return l.directForward(x: x.pointer(T.self), w: w.pointer(T.self), y: y.pointer(T.self)) }
+        switch l.path {
+        case .direct: return l.directForward(x: x.pointer(T.self), w: w.pointer(T.self), y: y.pointer(T.self))
+        case .blocked: return l.blocked.forward(x: x.pointer(T.self), w: w.pointer(T.self), y: y.pointer(T.self))
+        case .im2col: break
+        }
         let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
         let product = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
         let px = x.pointer(T.self), pw = w.pointer(T.self), py = y.pointer(T.self)
@@ -163,15 +191,21 @@ private struct ConvolutionForward: FloatKernel {
 
 /// dW[group] = Σ_n dY[n, group] · patches(x[n])[group]ᵀ (accumulated by the gemm into zeros);
 /// dX[n] = fold(W[group]ᵀ · dY[n, group]) (the fold is skipped when in place); a chunk of
-/// images per gemm, as forward.
+/// images per gemm, as forward. The direct paths compute dX their own way (and `direct` dW too).
 private struct ConvolutionBackward: FloatKernel {
     let x: Tensor, w: Tensor, grad: Tensor, gradInput: Tensor?, gradWeight: Tensor?, layout: ConvolutionLayout
     func run<T: FloatElement>(_: T.Type) {
         let l = layout
-        if l.isDirect {
+        if l.path == .direct {
             return l.directGradients(x: x.pointer(T.self), w: w.pointer(T.self), dy: grad.pointer(T.self),
                                      dx: gradInput?.pointer(T.self), dw: gradWeight?.pointer(T.self))
         }
+        // The blocked path computes the input gradient; the weight gradient is im2col's.
+        if l.path == .blocked, let gradInput {
+            l.blockedInputGradient.inputGradient(dy: grad.pointer(T.self), w: w.pointer(T.self), dx: gradInput.pointer(T.self))
+        }
+        let gradInput = l.path == .blocked ? nil : gradInput
+        guard gradInput != nil || gradWeight != nil else { return }
         let buffer = l.patchesInPlace ? nil : Tensor(uninitializedShape: [l.groups * l.patch, l.chunk * l.length], dtype: x.dtype)
         let gathered = l.chunk == 1 ? nil : Tensor(uninitializedShape: [l.outChannels, l.chunk * l.length], dtype: x.dtype)
         let px = x.pointer(T.self), pw = w.pointer(T.self), pg = grad.pointer(T.self)

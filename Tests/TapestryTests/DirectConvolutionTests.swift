@@ -31,7 +31,7 @@ import Testing
         let b = randomTensor([layer.weight[0]], seed: 13).requiringGrad()
         let geometry = PatchGeometry(batch: layer.input[0], channels: layer.input[1], height: layer.input[2], width: layer.input[3],
                                      kernel: (layer.weight[2], layer.weight[3]), stride: (1, 1), padding: layer.padding, dilation: (1, 1))
-        #expect(ConvolutionLayout(g: geometry, groups: 1, outChannels: layer.weight[0]).isDirect, "the layer must take the direct path")
+        #expect(ConvolutionLayout(g: geometry, groups: 1, outChannels: layer.weight[0]).path == .direct, "the layer must take the direct path")
 
         let y = x.conv2d(weight: w, bias: b, padding: layer.padding)
         let expected = x.compositeConv2d(weight: w, padding: layer.padding) + b.reshaped([layer.weight[0], 1, 1])
@@ -45,22 +45,25 @@ import Testing
         }
     }
 
-    /// Maps mostly padding and small batches of small maps stay on im2col, so do strided,
-    /// dilated and grouped layers.
-    @Test func layersTheDirectPathLeavesToIm2col() {
-        func layout(_ size: Int, batch: Int = 2, kernel: Int = 3, stride: Int = 1, dilation: Int = 1, groups: Int = 1) -> ConvolutionLayout {
+    /// Large maps go to the direct path; maps with more padding to the blocked one, unless
+    /// the batch has too few pixels; strided, dilated, grouped and 1×1 layers to im2col.
+    @Test func pathOfEachLayer() {
+        func path(_ size: Int, batch: Int = 2, kernel: Int = 3, stride: Int = 1, dilation: Int = 1, groups: Int = 1) -> ConvolutionLayout.Path {
             ConvolutionLayout(g: PatchGeometry(batch: batch, channels: 4, height: size, width: size, kernel: (kernel, kernel),
                                                stride: (stride, stride), padding: (1, 1), dilation: (dilation, dilation)),
-                              groups: groups, outChannels: 4)
+                              groups: groups, outChannels: 4).path
         }
-        #expect(layout(28).isDirect)
-        #expect(layout(16, batch: 8).isDirect)  // 256 output pixels in a 17 × 17 plane, 2048 in all
-        #expect(!layout(16).isDirect)  // 512 output pixels in all
-        #expect(!layout(8, batch: 32).isDirect)  // 64 output pixels in a 9 × 9 plane
-        #expect(!layout(28, stride: 2).isDirect)
-        #expect(!layout(28, dilation: 2).isDirect)
-        #expect(!layout(28, groups: 2).isDirect)
-        #expect(!layout(28, kernel: 1).isDirect)
+        #expect(path(28) == .direct)  // 784 output pixels in a 29 × 29 plane (93%)
+        #expect(path(32, batch: 1) == .direct)  // 1024 output pixels, 94% of the plane
+        #expect(path(30, batch: 1) == .blocked)  // 900 output pixels in all
+        #expect(path(16, batch: 8) == .blocked)  // 256 output pixels in a 17 × 17 plane (89%)
+        #expect(path(8, batch: 32) == .blocked)  // 64 output pixels in a 9 × 9 plane (79%)
+        #expect(path(8, batch: 4) == .blocked)  // 256 output pixels in all
+        #expect(path(8, batch: 3) == .im2col)  // 192 output pixels in all
+        #expect(path(28, stride: 2) == .im2col)
+        #expect(path(28, dilation: 2) == .im2col)
+        #expect(path(28, groups: 2) == .im2col)
+        #expect(path(28, kernel: 1) == .im2col)
     }
 
     /// Every (tile, panel) cell of the work grid belongs to exactly one item, whether the grid
