@@ -6,7 +6,7 @@ enum FastMath {
     /// eˣ within 1.5 ulp of the exact value, with `expf`'s edge cases (+∞ above
     /// 88.72, gradual underflow to 0 below −103.97, NaN kept).
     ///
-    /// The edge cases come out of the arithmetic, with no test of their own: x is clamped
+    /// The edge cases come out of the arithmetic, with no comparison of their own: x is clamped
     /// to [−110, 100] (a NaN passes the clamp and spreads through it), where 2ⁿ's two
     /// powers stay normal numbers and their product rounds eʳ·2ⁿ to +∞ above 88.72 and
     /// to 0 below −103.97, as the exact value does. The 16-lane loop is 26 instructions

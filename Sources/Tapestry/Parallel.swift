@@ -14,8 +14,9 @@ public enum Parallel {
     /// Runs `body(i)` for i in 0..<iterations, on several threads when `parallel` is true.
     static func forEach(_ iterations: Int, parallel: Bool, _ body: @Sendable (Int) -> Void) {
         if parallel && iterations > 1 && threadCount > 1 {
-            let ran = KernelThreads.shared.run(iterations) { i in Subnormals.matching { body(i) } }
-            if !ran { DispatchQueue.concurrentPerform(iterations: iterations) { i in Subnormals.matching { body(i) } } }
+            // Each item runs in the process's subnormal mode (`Subnormals.areFlushed`), whichever thread takes it.
+            @Sendable func item(_ i: Int) { Subnormals.matching { body(i) } }
+            if !KernelThreads.shared.run(iterations, item) { DispatchQueue.concurrentPerform(iterations: iterations, execute: item) }
         } else {
             for i in 0..<iterations { body(i) }
         }
