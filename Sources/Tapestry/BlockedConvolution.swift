@@ -151,39 +151,68 @@ struct BlockedConvolution: Sendable {
                 let (cb, n) = index.quotientAndRemainder(dividingBy: l.batch)
                 let plane = target.value + index * paddedPlane * inBlock
                 plane.initialize(repeating: 0, count: paddedPlane * inBlock)
-                // Written in order; the reads gather from the block's W channel planes.
                 let (channels, pixels) = (min(inBlock, l.channels - cb * inBlock), l.height * l.width)
                 let images = source.value + (n * l.channels + cb * inBlock) * pixels
                 for y in 0..<l.height {
                     let row = plane + ((y + l.padding.h) * l.paddedWidth + l.padding.w) * inBlock
-                    for x in 0..<l.width {
-                        let pixel = images + y * l.width + x
-                        for cc in 0..<channels { row[x * inBlock + cc] = pixel[cc * pixels] }
-                    }
+                    gatherColumns(images + y * l.width, rowStride: pixels, rows: channels, columns: l.width) { x in row + x * inBlock }
                 }
             }
         }
 
         /// Output block ob's part of the packed weight, K[cb][i][j][cc][oo] = w[o, c, i, j], or
         /// w[c, o, kh − 1 − i, kw − 1 − j] when flipped, with o = ob·2W + oo and c = cb·W + cc;
-        /// zeros beyond O or C. Written in order; the reads gather from 2W rows of w.
+        /// zeros beyond O or C.
         func packWeights(_ w: UnsafePointer<T>, flipped: Bool, outputBlock ob: Int, into slice: UnsafeMutablePointer<T>) {
             let l = layout
             let (taps, c, o) = (l.kernel.h * l.kernel.w, l.channels, l.outChannels)
-            let (outputStride, inputStride) = flipped ? (taps, o * taps) : (c * taps, taps)
             let outputs = min(outBlock, o - ob * outBlock)
             let perBlock = taps * inBlock * outBlock
             for cb in 0..<inBlocks {
                 let block = slice + cb * perBlock, inputs = min(inBlock, c - cb * inBlock)
                 if outputs < outBlock || inputs < inBlock { block.initialize(repeating: 0, count: perBlock) }
-                let first = w + ob * outBlock * outputStride + cb * inBlock * inputStride
-                for t in 0..<taps {
-                    let tap = first + (flipped ? taps - 1 - t : t)
+                if flipped {
+                    // Each input channel's taps of the block's outputs, rows of `taps` in w.
                     for cc in 0..<inputs {
-                        let out = block + (t * inBlock + cc) * outBlock, column = tap + cc * inputStride
-                        for oo in 0..<outputs { out[oo] = column[oo * outputStride] }
+                        gatherColumns(w + ((cb * inBlock + cc) * o + ob * outBlock) * taps, rowStride: taps, rows: outputs,
+                                      columns: taps) { t in block + ((taps - 1 - t) * inBlock + cc) * outBlock }
+                    }
+                } else {
+                    // Rows of w are outputs, its columns (cc, t).
+                    gatherColumns(w + (ob * outBlock * c + cb * inBlock) * taps, rowStride: c * taps, rows: outputs,
+                                  columns: inputs * taps) { column in
+                        let (cc, t) = column.quotientAndRemainder(dividingBy: taps)
+                        return block + (t * inBlock + cc) * outBlock
                     }
                 }
+            }
+        }
+
+        /// target(j)[r] = source[r·rowStride + j] for r < rows, j < columns: blocks of 8 rows × 8
+        /// columns are loaded a row at a time and written back a column at a time.
+        @inline(__always)
+        func gatherColumns(_ source: UnsafePointer<T>, rowStride: Int, rows: Int, columns: Int,
+                           into target: (Int) -> UnsafeMutablePointer<T>) {
+            let (fullRows, fullColumns) = (rows / 8 * 8, columns / 8 * 8)
+            for r0 in stride(from: 0, to: fullRows, by: 8) {
+                let row = source + r0 * rowStride
+                for j0 in stride(from: 0, to: fullColumns, by: 8) {
+                    let v0 = VectorRows.load(row + j0), v1 = VectorRows.load(row + rowStride + j0)
+                    let v2 = VectorRows.load(row + 2 * rowStride + j0), v3 = VectorRows.load(row + 3 * rowStride + j0)
+                    let v4 = VectorRows.load(row + 4 * rowStride + j0), v5 = VectorRows.load(row + 5 * rowStride + j0)
+                    let v6 = VectorRows.load(row + 6 * rowStride + j0), v7 = VectorRows.load(row + 7 * rowStride + j0)
+                    for x in 0..<8 {
+                        VectorRows.store(SIMD8(v0[x], v1[x], v2[x], v3[x], v4[x], v5[x], v6[x], v7[x]), target(j0 + x) + r0)
+                    }
+                }
+                for j in fullColumns..<columns {
+                    let column = target(j)
+                    for r in r0..<r0 + 8 { column[r] = source[r * rowStride + j] }
+                }
+            }
+            for j in 0..<columns {
+                let column = target(j)
+                for r in fullRows..<rows { column[r] = source[r * rowStride + j] }
             }
         }
     }
