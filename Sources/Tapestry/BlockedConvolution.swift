@@ -155,7 +155,9 @@ struct BlockedConvolution: Sendable {
                 let images = source.value + (n * l.channels + cb * inBlock) * pixels
                 for y in 0..<l.height {
                     let row = plane + ((y + l.padding.h) * l.paddedWidth + l.padding.w) * inBlock
-                    gatherColumns(images + y * l.width, rowStride: pixels, rows: channels, columns: l.width) { x in row + x * inBlock }
+                    VectorRows.gatherColumns(images + y * l.width, rowStride: pixels, rows: channels, columns: l.width) { x in
+                        row + x * inBlock
+                    }
                 }
             }
         }
@@ -174,45 +176,17 @@ struct BlockedConvolution: Sendable {
                 if flipped {
                     // Each input channel's taps of the block's outputs, rows of `taps` in w.
                     for cc in 0..<inputs {
-                        gatherColumns(w + ((cb * inBlock + cc) * o + ob * outBlock) * taps, rowStride: taps, rows: outputs,
-                                      columns: taps) { t in block + ((taps - 1 - t) * inBlock + cc) * outBlock }
+                        VectorRows.gatherColumns(w + ((cb * inBlock + cc) * o + ob * outBlock) * taps, rowStride: taps,
+                                                 rows: outputs, columns: taps) { t in block + ((taps - 1 - t) * inBlock + cc) * outBlock }
                     }
                 } else {
                     // Rows of w are outputs, its columns (cc, t).
-                    gatherColumns(w + (ob * outBlock * c + cb * inBlock) * taps, rowStride: c * taps, rows: outputs,
-                                  columns: inputs * taps) { column in
+                    VectorRows.gatherColumns(w + (ob * outBlock * c + cb * inBlock) * taps, rowStride: c * taps,
+                                             rows: outputs, columns: inputs * taps) { column in
                         let (cc, t) = column.quotientAndRemainder(dividingBy: taps)
                         return block + (t * inBlock + cc) * outBlock
                     }
                 }
-            }
-        }
-
-        /// target(j)[r] = source[r·rowStride + j] for r < rows, j < columns: blocks of 8 rows × 8
-        /// columns are loaded a row at a time and written back a column at a time.
-        @inline(__always)
-        func gatherColumns(_ source: UnsafePointer<T>, rowStride: Int, rows: Int, columns: Int,
-                           into target: (Int) -> UnsafeMutablePointer<T>) {
-            let (fullRows, fullColumns) = (rows / 8 * 8, columns / 8 * 8)
-            for r0 in stride(from: 0, to: fullRows, by: 8) {
-                let row = source + r0 * rowStride
-                for j0 in stride(from: 0, to: fullColumns, by: 8) {
-                    let v0 = VectorRows.load(row + j0), v1 = VectorRows.load(row + rowStride + j0)
-                    let v2 = VectorRows.load(row + 2 * rowStride + j0), v3 = VectorRows.load(row + 3 * rowStride + j0)
-                    let v4 = VectorRows.load(row + 4 * rowStride + j0), v5 = VectorRows.load(row + 5 * rowStride + j0)
-                    let v6 = VectorRows.load(row + 6 * rowStride + j0), v7 = VectorRows.load(row + 7 * rowStride + j0)
-                    for x in 0..<8 {
-                        VectorRows.store(SIMD8(v0[x], v1[x], v2[x], v3[x], v4[x], v5[x], v6[x], v7[x]), target(j0 + x) + r0)
-                    }
-                }
-                for j in fullColumns..<columns {
-                    let column = target(j)
-                    for r in r0..<r0 + 8 { column[r] = source[r * rowStride + j] }
-                }
-            }
-            for j in 0..<columns {
-                let column = target(j)
-                for r in fullRows..<rows { column[r] = source[r * rowStride + j] }
             }
         }
     }

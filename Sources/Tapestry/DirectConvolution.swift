@@ -69,24 +69,7 @@ struct SpanLayout {
             guard y >= 0 && y < height else { return }
             let pixels = row + left * ld
             let from = source.value + (n * channels * height + y) * width, channelStep = height * width
-            // Blocks of 8 channels × 8 pixels: eight channel rows loaded 8 lanes at a time and
-            // written back as eight pixels' runs of 8 channels; the edges element by element.
-            let (fullChannels, fullPixels) = (channels / 8 * 8, width / 8 * 8)
-            for c0 in stride(from: 0, to: fullChannels, by: 8) {
-                let row = from + c0 * channelStep
-                for x0 in stride(from: 0, to: fullPixels, by: 8) {
-                    let r0 = VectorRows.load(row + x0), r1 = VectorRows.load(row + channelStep + x0)
-                    let r2 = VectorRows.load(row + 2 * channelStep + x0), r3 = VectorRows.load(row + 3 * channelStep + x0)
-                    let r4 = VectorRows.load(row + 4 * channelStep + x0), r5 = VectorRows.load(row + 5 * channelStep + x0)
-                    let r6 = VectorRows.load(row + 6 * channelStep + x0), r7 = VectorRows.load(row + 7 * channelStep + x0)
-                    for x in 0..<8 {
-                        VectorRows.store(SIMD8(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x], r6[x], r7[x]), pixels + (x0 + x) * ld + c0)
-                    }
-                }
-            }
-            for c in 0..<channels {
-                for x in (c < fullChannels ? fullPixels : 0)..<width { pixels[x * ld + c] = from[c * channelStep + x] }
-            }
+            VectorRows.gatherColumns(from, rowStride: channelStep, rows: channels, columns: width) { x in pixels + x * ld }
         }
     }
 

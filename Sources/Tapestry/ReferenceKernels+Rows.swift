@@ -157,8 +157,35 @@ func mergeSort(_ values: inout [Int], by less: (Int, Int) -> Bool) {
 }
 
 /// Row reductions on 8 lanes at once (a scalar loop over a Float sum cannot be vectorised
-/// by the compiler, which must keep the additions in order).
+/// by the compiler, which must keep the additions in order), and a transposition by 8 × 8 blocks.
 enum VectorRows {
+    /// target(j)[r] = source[r·rowStride + j] for r < rows, j < columns (a transposition into
+    /// rows `target` chooses): blocks of 8 rows × 8 columns are loaded a row at a time and
+    /// written back a column at a time.
+    @inline(__always)
+    static func gatherColumns<T: FloatElement>(_ source: UnsafePointer<T>, rowStride: Int, rows: Int, columns: Int,
+                                               into target: (Int) -> UnsafeMutablePointer<T>) {
+        let (fullRows, fullColumns) = (rows / 8 * 8, columns / 8 * 8)
+        for r0 in stride(from: 0, to: fullRows, by: 8) {
+            let row = source + r0 * rowStride
+            for j0 in stride(from: 0, to: fullColumns, by: 8) {
+                let v0 = load(row + j0), v1 = load(row + rowStride + j0)
+                let v2 = load(row + 2 * rowStride + j0), v3 = load(row + 3 * rowStride + j0)
+                let v4 = load(row + 4 * rowStride + j0), v5 = load(row + 5 * rowStride + j0)
+                let v6 = load(row + 6 * rowStride + j0), v7 = load(row + 7 * rowStride + j0)
+                for x in 0..<8 { store(SIMD8(v0[x], v1[x], v2[x], v3[x], v4[x], v5[x], v6[x], v7[x]), target(j0 + x) + r0) }
+            }
+            for j in fullColumns..<columns {
+                let column = target(j)
+                for r in r0..<r0 + 8 { column[r] = source[r * rowStride + j] }
+            }
+        }
+        for j in 0..<columns {
+            let column = target(j)
+            for r in fullRows..<rows { column[r] = source[r * rowStride + j] }
+        }
+    }
+
     @inline(__always)
     static func load<T: FloatElement>(_ p: UnsafePointer<T>) -> SIMD8<T> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self)
