@@ -80,12 +80,10 @@ struct BlockedConvolution: Sendable {
             let inputBuffer = PooledBuffer<T>(inBlocks * l.batch * paddedPlane * inBlock)
             defer { inputBuffer.release() }
             packInput(x, into: inputBuffer.pointer)
-            // Where tap (cb, i, j) reads, from a block's first pixel.
+            // Where tap (i, j) reads in an input block, from a block's first pixel.
             var offsets: [Int] = []
-            for cb in 0..<inBlocks {
-                for i in 0..<l.kernel.h {
-                    for j in 0..<l.kernel.w { offsets.append(((cb * l.batch * l.paddedHeight + i) * l.paddedWidth + j) * inBlock) }
-                }
+            for i in 0..<l.kernel.h {
+                for j in 0..<l.kernel.w { offsets.append((i * l.paddedWidth + j) * inBlock) }
             }
             let blocks = l.batch * l.outHeight * l.blocksPerRow
             let wantedRuns = max(1, min(blocks, (4 * Parallel.threadCount + outBlocks - 1) / outBlocks))
@@ -109,7 +107,8 @@ struct BlockedConvolution: Sendable {
                             let first = input + ((n * l.paddedHeight + oy) * l.paddedWidth + x0) * inBlock
                             for cb in 0..<inBlocks {
                                 microKernel(taps: tapsPerBlock, weights: sliceBuffer.pointer + cb * tapsPerBlock * inBlock * outBlock,
-                                            input: first, offsets: offsets.value + cb * tapsPerBlock, out: tile, adding: cb > 0)
+                                            input: first + cb * l.batch * paddedPlane * inBlock, offsets: offsets.value, out: tile,
+                                            adding: cb > 0)
                             }
                             for oo in 0..<min(outBlock, l.outChannels - ob * outBlock) {
                                 let target = y + ((n * l.outChannels + ob * outBlock + oo) * l.outHeight + oy) * l.outWidth + x0
