@@ -35,9 +35,11 @@ let package = Package(
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         // The thread's floating-point control word (flushing subnormals to zero).
         .target(name: "CFloatingPointMode"),
+        // Vector instructions Swift's SIMD types cannot spell (AVX-512's vscalefps), inlined.
+        .target(name: "CFastMath"),
         .target(
             name: "Tapestry",
-            dependencies: ["CFloatingPointMode", .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
+            dependencies: ["CFloatingPointMode", "CFastMath", .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))]),
         // PyTorch's .pth files (zip and legacy), through a restricted unpickler.
         .target(name: "TorchCheckpoint", dependencies: ["Tapestry"]),
         .target(name: "TapestryNN", dependencies: ["Tapestry", "TorchCheckpoint"]),
