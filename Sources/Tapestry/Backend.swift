@@ -74,6 +74,11 @@ public protocol Backend: Sendable {
     func gemm<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                                a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool)
+    /// `gemm` on the calling thread alone, for products small enough to run several side by
+    /// side, one per kernel thread (a batch of attention heads).
+    func gemmOnThisThread<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                                           a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                           c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool)
     /// y[m] = A[m×n]·x[n] (or Aᵀ·x when `transpose`, then y has n elements).
     func gemv<T: FloatElement>(transpose: Bool, m: Int, n: Int, a: UnsafePointer<T>, lda: Int,
                                x: UnsafePointer<T>, y: UnsafeMutablePointer<T>)

@@ -53,6 +53,16 @@ public struct OpenBLASBackend: Backend {
         }
     }
 
+    /// One OpenBLAS call on the calling thread. A batch of DETR's attention products runs 16
+    /// of them side by side: 100 × 100 × 32 took 13 µs against 15–30 for the blocked Swift
+    /// kernel, whose 6 × 64 tiles fit 100 × 32 products badly (half of each tile computed in vain).
+    public func gemmOnThisThread<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                                                  a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                                  c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+        guard m > 0 && n > 0 else { return }
+        Self.gemmCall(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+    }
+
     /// One CBLAS gemm, C = A·B (+ C when accumulating), row-major.
     private static func gemmCall<T: FloatElement>(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int,
                                                   _ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int,

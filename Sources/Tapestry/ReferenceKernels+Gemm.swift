@@ -16,9 +16,7 @@ extension Backend {
                     c: c, ldc: ldc, accumulate: accumulate, threaded: true)
     }
 
-    /// `gemm` by the blocked gemm on the calling thread alone, whatever the backend (for
-    /// products small enough to run several side by side, one per thread).
-    func gemmOnThisThread<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    public func gemmOnThisThread<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                                            a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                            c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
         blockedGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
