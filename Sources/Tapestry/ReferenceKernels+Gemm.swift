@@ -17,8 +17,8 @@ extension Backend {
     }
 
     public func gemmOnThisThread<T: FloatElement>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-                                           a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
-                                           c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+                                                  a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                                  c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
         blockedGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
                     c: c, ldc: ldc, accumulate: accumulate, threaded: false)
     }
